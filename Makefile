@@ -1,0 +1,49 @@
+# Relais — build, run and test.
+#
+#   make run    build relais and run the example pipelines (see README)
+#   make test   everything CI checks: formatting, vet, unit, contract and scenario tests
+#
+# Node tools (asl-validator, aws-local-stepfunctions and its Node 22) are pinned in
+# tools/package.json + tools/package-lock.json and installed with `npm ci`.
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+TOOLS_BIN := $(CURDIR)/tools/node_modules/.bin
+GOTEST    ?= $(GO) test
+# Tests that need the Node tools find them here (see test/nodetool).
+export RELAIS_TOOLS_BIN := $(TOOLS_BIN)
+
+.PHONY: all build run test tools fmt-check vet unit bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/relais ./cmd/relais
+
+tools: tools/node_modules/.package-lock.json
+
+tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: build
+	$(BIN)/relais validate --target local pipelines/*.json
+
+test: tools fmt-check vet unit
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# -race everywhere: the interpreter, the gates and the stores are concurrent.
+unit:
+	$(GOTEST) -race -timeout 20m ./...
+
+bench:
+	$(GOTEST) -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN)
