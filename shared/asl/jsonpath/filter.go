@@ -1,0 +1,262 @@
+package jsonpath
+
+import (
+	"strings"
+)
+
+type exprOp uint8
+
+const (
+	opOr exprOp = iota
+	opAnd
+	opNot
+	opCmp   // a cmp b
+	opTruth // a alone: a path that exists, or a true literal
+)
+
+type cmpOp uint8
+
+const (
+	cmpEq cmpOp = iota
+	cmpNe
+	cmpLt
+	cmpLe
+	cmpGt
+	cmpGe
+)
+
+type expr struct {
+	op   exprOp
+	l, r *expr // opOr, opAnd: both; opNot: l
+	cmp  cmpOp
+	a, b operand
+}
+
+type operandKind uint8
+
+const (
+	operandLiteral operandKind = iota
+	operandCurrent             // @...
+	operandRoot                // $...
+)
+
+type operand struct {
+	kind operandKind
+	lit  any
+	path *Path // for @ and $; src is the operand text, segs relative to its start
+}
+
+func (ps *parser) orExpr(depth int) (*expr, error) {
+	l, err := ps.andExpr(depth)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		ps.skipSpace()
+		if !strings.HasPrefix(ps.src[ps.pos:], "||") {
+			return l, nil
+		}
+		ps.pos += 2
+		r, err := ps.andExpr(depth)
+		if err != nil {
+			return nil, err
+		}
+		l = &expr{op: opOr, l: l, r: r}
+	}
+}
+
+func (ps *parser) andExpr(depth int) (*expr, error) {
+	l, err := ps.unary(depth)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		ps.skipSpace()
+		if !strings.HasPrefix(ps.src[ps.pos:], "&&") {
+			return l, nil
+		}
+		ps.pos += 2
+		r, err := ps.unary(depth)
+		if err != nil {
+			return nil, err
+		}
+		l = &expr{op: opAnd, l: l, r: r}
+	}
+}
+
+func (ps *parser) unary(depth int) (*expr, error) {
+	ps.skipSpace()
+	if depth > maxNesting {
+		return nil, ps.errorf(ps.pos, "filter expression nested more than %d deep", maxNesting)
+	}
+	switch ps.peek() {
+	case '!':
+		if !strings.HasPrefix(ps.src[ps.pos:], "!=") {
+			ps.pos++
+			e, err := ps.unary(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			return &expr{op: opNot, l: e}, nil
+		}
+	case '(':
+		ps.pos++
+		e, err := ps.orExpr(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		if err := ps.expect(')', "to close '('"); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	a, err := ps.operand(depth)
+	if err != nil {
+		return nil, err
+	}
+	ps.skipSpace()
+	op, n := cmpAt(ps.src[ps.pos:])
+	if n == 0 {
+		if strings.HasPrefix(ps.src[ps.pos:], "=~") {
+			return nil, ps.errorf(ps.pos, "regular expression matches (=~) are not supported")
+		}
+		return &expr{op: opTruth, a: a}, nil
+	}
+	ps.pos += n
+	ps.skipSpace()
+	b, err := ps.operand(depth)
+	if err != nil {
+		return nil, err
+	}
+	return &expr{op: opCmp, cmp: op, a: a, b: b}, nil
+}
+
+func cmpAt(s string) (cmpOp, int) {
+	switch {
+	case strings.HasPrefix(s, "=="):
+		return cmpEq, 2
+	case strings.HasPrefix(s, "!="):
+		return cmpNe, 2
+	case strings.HasPrefix(s, "<="):
+		return cmpLe, 2
+	case strings.HasPrefix(s, ">="):
+		return cmpGe, 2
+	case strings.HasPrefix(s, "<"):
+		return cmpLt, 1
+	case strings.HasPrefix(s, ">"):
+		return cmpGt, 1
+	}
+	return 0, 0
+}
+
+func (ps *parser) operand(depth int) (operand, error) {
+	ps.skipSpace()
+	start := ps.pos
+	c := ps.peek()
+	switch {
+	case c == '@' || c == '$':
+		ps.pos++
+		kind := operandCurrent
+		if c == '$' {
+			kind = operandRoot
+		}
+		segs, err := ps.segments(depth)
+		if err != nil {
+			return operand{}, err
+		}
+		p := &Path{src: ps.src[start:ps.pos], segs: segs}
+		p.definite, p.reference = classify(segs)
+		// Segment offsets were recorded against the whole path; rebase them onto the
+		// operand so that error messages show the operand's own prefix.
+		for i := range p.segs {
+			p.segs[i].end -= start
+		}
+		return operand{kind: kind, path: p}, nil
+	case c == '\'' || c == '"':
+		s, err := ps.quoted()
+		if err != nil {
+			return operand{}, err
+		}
+		return operand{lit: s}, nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		n, err := ps.number()
+		if err != nil {
+			return operand{}, err
+		}
+		return operand{lit: n}, nil
+	}
+	for _, w := range [...]struct {
+		word string
+		val  any
+	}{{"true", true}, {"false", false}, {"null", nil}} {
+		if strings.HasPrefix(ps.src[ps.pos:], w.word) {
+			ps.pos += len(w.word)
+			return operand{lit: w.val}, nil
+		}
+	}
+	return operand{}, ps.errorf(start, "expected '@', '$', a string, a number, true, false or null in the filter, found %s", quoteByte(ps.src, start))
+}
+
+// match evaluates the filter for one candidate node.
+func (e *expr) match(root, cur any) bool {
+	switch e.op {
+	case opOr:
+		return e.l.match(root, cur) || e.r.match(root, cur)
+	case opAnd:
+		return e.l.match(root, cur) && e.r.match(root, cur)
+	case opNot:
+		return !e.l.match(root, cur)
+	case opTruth:
+		v, ok := e.a.value(root, cur)
+		if e.a.kind == operandLiteral {
+			b, isBool := v.(bool)
+			return !isBool || b
+		}
+		return ok
+	}
+	a, aok := e.a.value(root, cur)
+	b, bok := e.b.value(root, cur)
+	if e.cmp == cmpNe {
+		return !aok || !bok || !Equal(a, b)
+	}
+	if !aok || !bok {
+		return false
+	}
+	if e.cmp == cmpEq {
+		return Equal(a, b)
+	}
+	c, ok := order(a, b)
+	if !ok {
+		return false
+	}
+	switch e.cmp {
+	case cmpLt:
+		return c < 0
+	case cmpLe:
+		return c <= 0
+	case cmpGt:
+		return c > 0
+	default:
+		return c >= 0
+	}
+}
+
+// value resolves an operand; ok is false when its path selects nothing.
+func (o *operand) value(root, cur any) (any, bool) {
+	switch o.kind {
+	case operandLiteral:
+		return o.lit, true
+	case operandRoot:
+		cur = root
+	}
+	v, err := o.path.eval(root, cur)
+	if err != nil {
+		return nil, false
+	}
+	if !o.path.definite {
+		if l, _ := v.([]any); len(l) == 0 {
+			return nil, false
+		}
+	}
+	return v, true
+}
