@@ -34,12 +34,12 @@ func (v Violation) String() string {
 
 // AWS exceptions named by violations.
 const (
-	ExInvalidStructure        = "InvalidStructureException"
-	ExInvalidStage            = "InvalidStageDeclarationException"
-	ExInvalidAction           = "InvalidActionDeclarationException"
-	ExInvalidBlocker          = "InvalidBlockerDeclarationException"
-	ExValidation              = "ValidationException"
-	ExParamValidation         = "ParamValidationError" // the AWS CLI's, before any request
+	ExInvalidStructure = "InvalidStructureException"
+	ExInvalidStage     = "InvalidStageDeclarationException"
+	ExInvalidAction    = "InvalidActionDeclarationException"
+	ExInvalidBlocker   = "InvalidBlockerDeclarationException"
+	ExValidation       = "ValidationException"
+	ExParamValidation  = "ParamValidationError" // the AWS CLI's, before any request
 )
 
 // Rule describes one rule Parse or Validate checks.

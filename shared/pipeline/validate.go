@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -106,7 +107,7 @@ var (
 func (v *validator) str(path, s string, spec strSpec, required bool) {
 	if s == "" {
 		if required {
-			v.add(path, ruleRequired, "missing required parameter %s", path)
+			v.add(path, ruleRequired, "Missing required parameter %q", lastKey(path))
 		}
 		return
 	}
@@ -140,6 +141,14 @@ func charsIn(s, extra string) bool {
 	return true
 }
 
+// lastKey returns the last field name of a path.
+func lastKey(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
 // clip shortens long values quoted in messages.
 func clip(s string) string {
 	if r := []rune(s); len(r) > 60 {
@@ -152,7 +161,7 @@ func clip(s string) string {
 func (v *validator) enum(path, s string, required bool, allowed ...string) {
 	if s == "" {
 		if required {
-			v.add(path, ruleRequired, "missing required parameter %s", path)
+			v.add(path, ruleRequired, "Missing required parameter %q", lastKey(path))
 		}
 		return
 	}
@@ -380,10 +389,10 @@ func (v *validator) action(ap string, a *Action) {
 		}
 	}
 	if n := len(a.InputArtifacts); !p.Inputs.has(n) {
-		v.add(ap+".inputArtifacts", ruleArtifactCount, "Action '%s' of type %s/%s must have %s input artifacts, but has %d", a.Name, t.Category, t.Provider, p.Inputs, n)
+		v.add(ap+".inputArtifacts", ruleArtifactCount, "Action '%s' of type %s/%s must have %s input artifact(s), but has %d", a.Name, t.Category, t.Provider, p.Inputs, n)
 	}
 	if n := len(a.OutputArtifacts); !p.Outputs.has(n) {
-		v.add(ap+".outputArtifacts", ruleArtifactCount, "Action '%s' of type %s/%s must have %s output artifacts, but has %d", a.Name, t.Category, t.Provider, p.Outputs, n)
+		v.add(ap+".outputArtifacts", ruleArtifactCount, "Action '%s' of type %s/%s must have %s output artifact(s), but has %d", a.Name, t.Category, t.Provider, p.Outputs, n)
 	}
 	for _, k := range p.Required {
 		if a.Configuration[k] == "" {
@@ -596,7 +605,7 @@ func (v *validator) triggers() {
 		v.enum(tp+".providerType", t.ProviderType, true, "CodeStarSourceConnection")
 		g := t.GitConfiguration
 		if g == nil {
-			v.add(tp+".gitConfiguration", ruleRequired, "missing required parameter %s.gitConfiguration", tp)
+			v.add(tp+".gitConfiguration", ruleRequired, "Missing required parameter %q", "gitConfiguration")
 			continue
 		}
 		gp := tp + ".gitConfiguration"
