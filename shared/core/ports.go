@@ -9,26 +9,30 @@ import (
 // Every port below is implemented twice: by an AWS adapter (shared/aws/…) and by a local
 // one (shared/local/…), and one contract suite (shared/core/coretest) runs against both.
 // Unless a method says otherwise: it is safe to call concurrently; a missing record is
-// ErrNotFound; a lost conditional write is ErrConflict; other failures are wrapped
-// adapter errors.
+// ErrNotFound; a lost conditional write is ErrConflict; a record or argument without its
+// key (a name or id) is ErrInvalid; other failures are wrapped adapter errors. Records
+// read back equal what was written (times compare with time.Equal).
 
 // PipelineStore keeps installed pipelines.
 type PipelineStore interface {
 	// PutPipeline creates or replaces a pipeline. When p.Version is 0 the pipeline must
 	// not exist (else ErrConflict) and is stored as version 1; otherwise p.Version must
-	// be the stored version and the stored one becomes p.Version+1. It returns the stored
-	// pipeline.
+	// be the stored version (else ErrConflict; ErrNotFound when none is stored) and the
+	// stored one becomes p.Version+1. It returns the stored pipeline.
 	PutPipeline(ctx context.Context, p Pipeline) (Pipeline, error)
 	// GetPipeline returns the latest version of a pipeline.
 	GetPipeline(ctx context.Context, name string) (Pipeline, error)
-	// ListPipelines returns every pipeline, by name.
+	// ListPipelines returns every pipeline, in name order.
 	ListPipelines(ctx context.Context) ([]Pipeline, error)
 	// DeletePipeline removes a pipeline; deleting a missing one is not an error.
 	DeletePipeline(ctx context.Context, name string) error
 }
 
-// Page asks for one page of a list: at most Limit items (0: the adapter's default, ≤ 100)
-// after the position that Token, from the previous page, names.
+// Page asks for one page of a list: at most Limit items (0: the adapter's default;
+// above 100: 100) after the position that Token, from the previous page, names. A token
+// not made by the same list is ErrInvalid. A page may hold fewer than Limit items, even
+// none, while its token is not empty (DynamoDB stops a query at 1 MB and cannot tell
+// that a full page was the last): callers read on until the token is "".
 type Page struct {
 	Limit int
 	Token string
@@ -41,10 +45,11 @@ type ExecutionStore interface {
 	CreateExecution(ctx context.Context, e Execution) (Execution, error)
 	// GetExecution returns one execution.
 	GetExecution(ctx context.Context, pipeline, id string) (Execution, error)
-	// UpdateExecution writes e if e.Revision is the stored revision (else ErrConflict) and
-	// returns it with Revision incremented.
+	// UpdateExecution writes e if e.Revision is the stored revision (else ErrConflict,
+	// and the stored record is unchanged) and returns it with Revision incremented.
 	UpdateExecution(ctx context.Context, e Execution) (Execution, error)
-	// ListExecutions returns a pipeline's executions, newest StartTime first, and the
+	// ListExecutions returns a pipeline's executions, newest StartTime first (equal
+	// StartTimes: greater ID first, so that pages never skip or repeat one), and the
 	// token of the next page ("" when this is the last).
 	ListExecutions(ctx context.Context, pipeline string, page Page) ([]Execution, string, error)
 }
@@ -57,11 +62,14 @@ type StageStore interface {
 	// ListStages returns the stages an execution has entered, in no particular order.
 	ListStages(ctx context.Context, pipeline, executionID string) ([]StageExecution, error)
 	// LatestStages returns, per stage, the stage state of the execution that entered it
-	// last — what get-pipeline-state shows.
+	// last (greatest StartTime; equal StartTimes: greater ExecutionID) — what
+	// get-pipeline-state shows. Write order does not matter: a late update of an older
+	// execution's stage does not hide the newer one.
 	LatestStages(ctx context.Context, pipeline string) ([]StageExecution, error)
 }
 
-// ActionFilter selects action executions. Empty fields match everything.
+// ActionFilter selects action executions of one pipeline. PipelineName is required (as
+// in CodePipeline's ListActionExecutions); other empty fields match everything.
 type ActionFilter struct {
 	PipelineName string
 	ExecutionID  string
@@ -77,10 +85,15 @@ type ActionStore interface {
 	PutAction(ctx context.Context, a ActionExecution) error
 	// GetAction returns one action execution by id.
 	GetAction(ctx context.Context, pipeline, actionExecutionID string) (ActionExecution, error)
-	// FindActionByExternalID returns the action execution whose ExternalExecutionID is id
-	// (how a CodeBuild completion event finds the action it ends).
+	// FindActionByExternalID returns the action execution whose ExternalExecutionID is
+	// externalID (how a CodeBuild completion event finds the action it ends); when several
+	// share it, the one with the newest StartTime. "" finds nothing (ErrNotFound). Adapters
+	// that answer from an asynchronous index (a DynamoDB GSI) may not see a PutAction of
+	// the last second: callers that just wrote the id already hold the action.
 	FindActionByExternalID(ctx context.Context, externalID string) (ActionExecution, error)
-	// ListActions returns the matching action executions, newest StartTime first.
+	// ListActions returns the matching action executions, newest StartTime first (equal
+	// StartTimes: greater ID first), and the token of the next page ("" when this is the
+	// last); ErrInvalid without f.PipelineName.
 	ListActions(ctx context.Context, f ActionFilter, page Page) ([]ActionExecution, string, error)
 }
 
@@ -98,8 +111,9 @@ type StageLocks interface {
 
 // GateQueue keeps the executions waiting at a stage's gate.
 type GateQueue interface {
-	// Enqueue adds a waiter (assigning its Seq); adding the same execution at the same
-	// stage again replaces its token and keeps its place.
+	// Enqueue adds a waiter (assigning its Seq, which grows with every Enqueue at one
+	// stage) and returns it as stored; adding the same execution at the same stage again
+	// replaces its token and keeps its place (its first ArrivedAt and Seq).
 	Enqueue(ctx context.Context, w Waiter) (Waiter, error)
 	// Waiters returns the waiters of a stage in arrival order (ArrivedAt, then Seq).
 	Waiters(ctx context.Context, pipeline, stage string) ([]Waiter, error)
@@ -116,30 +130,37 @@ type TransitionStore interface {
 	// GetTransition returns a stage's transition; one never changed is returned enabled,
 	// not ErrNotFound.
 	GetTransition(ctx context.Context, pipeline, stage string) (Transition, error)
-	// ListTransitions returns the recorded transitions of a pipeline.
+	// ListTransitions returns the recorded transitions of a pipeline, in no particular
+	// order.
 	ListTransitions(ctx context.Context, pipeline string) ([]Transition, error)
 }
 
 // ApprovalStore keeps manual approvals.
 type ApprovalStore interface {
-	// CreateApproval stores a pending approval; ErrConflict if the id exists.
+	// CreateApproval stores a pending approval; ErrConflict if the id exists; ErrInvalid
+	// unless a.Status is ApprovalPending.
 	CreateApproval(ctx context.Context, a Approval) error
 	// GetApproval returns one approval.
 	GetApproval(ctx context.Context, id string) (Approval, error)
-	// DecideApproval moves a Pending approval to a.Status, recording DecidedBy, Comment
-	// and DecidedAt. It is the single point where a decision is taken: when the approval
-	// is no longer Pending it returns ErrConflict and changes nothing, so of two
-	// concurrent decisions exactly one wins.
+	// DecideApproval moves the Pending approval a.ID to a.Status, recording DecidedBy,
+	// Comment and DecidedAt; the other fields of a are ignored. It is the single point
+	// where a decision is taken: when the approval is no longer Pending it returns
+	// ErrConflict and changes nothing, so of two concurrent decisions exactly one wins.
+	// ErrInvalid when a.Status is Pending or not an approval status.
 	DecideApproval(ctx context.Context, a Approval) error
-	// PendingApprovals returns the pending approvals of an execution ("" for all).
+	// PendingApprovals returns the pending approvals of an execution ("" for all of the
+	// pipeline's), in no particular order; expiry is the engine's business, so a Pending
+	// approval past ExpiresAt is still returned.
 	PendingApprovals(ctx context.Context, pipeline, executionID string) ([]Approval, error)
 }
 
 // DeliveryStore remembers webhook deliveries so that each starts work at most once.
 type DeliveryStore interface {
 	// RecordDelivery records a delivery id, to be forgotten after expiresAt. It returns
-	// ErrConflict when the id was recorded before (and has not expired): of any number of
-	// concurrent calls with one id exactly one succeeds.
+	// ErrConflict when the id was recorded before and has not expired: of any number of
+	// concurrent calls with one id exactly one succeeds. A record has expired once the
+	// store's clock is after its expiresAt; adapters compare, rather than wait for a
+	// cleanup (DynamoDB TTL deletes up to days late).
 	RecordDelivery(ctx context.Context, id string, expiresAt time.Time) error
 }
 
@@ -147,11 +168,17 @@ type DeliveryStore interface {
 type ArtifactStore interface {
 	// PutArtifact streams r to the store as the named artifact of an execution and
 	// returns its location. Writing the same name again in the same execution replaces
-	// it (a retried action rewrites its outputs).
+	// it (a retried action rewrites its outputs). A write that fails (r errs, ctx ends)
+	// stores nothing: what the name held before stays readable. pipeline, executionID
+	// and name must each be one path segment (non-empty, no '/' or '\', not "." or
+	// ".."), else ErrInvalid.
 	PutArtifact(ctx context.Context, pipeline, executionID, name string, r io.Reader) (ArtifactLocation, error)
-	// OpenArtifact opens the artifact at loc; the caller closes it.
+	// OpenArtifact opens the artifact at loc; the caller closes it. ErrNotFound when
+	// nothing is stored there; ErrInvalid for a location this store could never have
+	// made (another store, a key escaping the store).
 	OpenArtifact(ctx context.Context, loc ArtifactLocation) (io.ReadCloser, error)
-	// ArtifactURL returns a link that lets a person download the artifact for ttl.
+	// ArtifactURL returns a link that lets a person download the artifact for ttl. It
+	// need not check that the artifact exists (presigning does not).
 	ArtifactURL(ctx context.Context, loc ArtifactLocation, ttl time.Duration) (string, error)
 }
 
