@@ -49,13 +49,33 @@ const (
 	ErrorStatesHeartbeatTimeout = "States.HeartbeatTimeout"
 	// States.TaskFailed: any task failure but States.Timeout.
 	ErrorStatesTaskFailed = "States.TaskFailed"
+
+	// Transient Lambda errors, retried on every plain (non-callback) invocation as the
+	// Step Functions documentation recommends.
+	ErrorLambdaService         = "Lambda.ServiceException"
+	ErrorLambdaAWS             = "Lambda.AWSLambdaException"
+	ErrorLambdaSdkClient       = "Lambda.SdkClientException"
+	ErrorLambdaTooManyRequests = "Lambda.TooManyRequestsException"
+	ErrorLambdaClientTimeout   = "Lambda.ClientExecutionTimeoutException"
 )
+
+// ErrorStageFailed is the Error of the Fail state that ends an execution whose stage
+// failed. Nothing matches it; it names the outcome in the engine's history.
+const ErrorStageFailed = "StageFailed"
+
+// LambdaTransientErrors are the Lambda errors worth retrying.
+var LambdaTransientErrors = []string{
+	ErrorLambdaService, ErrorLambdaAWS, ErrorLambdaSdkClient, ErrorLambdaTooManyRequests,
+	ErrorLambdaClientTimeout,
+}
 
 // StateMachineErrorNames lists every name a compiled machine may match.
 var StateMachineErrorNames = []string{
 	ErrorActionFailed, ErrorActionAbandoned, ErrorSuperseded, ErrorStopped,
 	ErrorRejected, ErrorApprovalTimeout,
 	ErrorStatesAll, ErrorStatesTimeout, ErrorStatesHeartbeatTimeout, ErrorStatesTaskFailed,
+	ErrorLambdaService, ErrorLambdaAWS, ErrorLambdaSdkClient, ErrorLambdaTooManyRequests,
+	ErrorLambdaClientTimeout,
 }
 
 // ActionFailedError is returned by the action task when an action ends Failed.

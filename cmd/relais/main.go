@@ -1,0 +1,70 @@
+// Command relais is the Relais command line: it validates and compiles pipeline
+// declarations, runs buildspecs and state machines locally, serves the local runtime and
+// talks to its API. Each subcommand lives in its own file and is listed in commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand: it parses its own flags from args and returns the process
+// exit code (0 success, 1 a negative verdict or failed run, 2 usage or I/O error).
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, io stdio) int
+}
+
+// stdio is the subcommand's view of the process's standard streams.
+type stdio struct {
+	in  io.Reader
+	out io.Writer
+	err io.Writer
+}
+
+// commands lists every subcommand by name.
+var commands = map[string]command{
+	"validate": {"check pipeline declarations against CodePipeline's rules", runValidate},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, s stdio) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(s.err)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(s.err, "relais: unknown command %q\n\n", args[0])
+		usage(s.err)
+		return 2
+	}
+	return cmd.run(ctx, args[1:], s)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: relais <command> [flags] [args]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprintln(w, "\nrun 'relais <command> -h' for a command's flags")
+}
