@@ -1,0 +1,247 @@
+package difftest
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/relais-ci/relais/test/nodetool"
+)
+
+var update = flag.Bool("update", false, "rewrite each case's expected outcome from a live run of aws-local-stepfunctions")
+
+const casesDir = "testdata/cases"
+
+// caseFile is one case of the corpus (testdata/cases/NAME.json).
+type caseFile struct {
+	Comment    string          `json:"comment"`
+	Definition json.RawMessage `json:"definition"`
+	Input      json.RawMessage `json:"input"`
+	// Tasks answers each Task state, by state name.
+	Tasks map[string]stub `json:"tasks,omitempty"`
+	// Expected is the outcome aws-local-stepfunctions gives (rewritten by -update).
+	Expected *outcome `json:"expected,omitempty"`
+	// ReferenceDiffers says why the reference is wrong for this case, with the evidence;
+	// Relais is then held to AWS instead of Expected.
+	ReferenceDiffers string   `json:"referenceDiffers,omitempty"`
+	AWS              *outcome `json:"aws,omitempty"`
+}
+
+// stubOutcome is what one task invocation returns: its input (echo), a result, or an error.
+type stubOutcome struct {
+	Input  json.RawMessage `json:"input,omitempty"` // in "when": the input it answers
+	Echo   bool            `json:"echo,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *string         `json:"error,omitempty"`
+	Cause  string          `json:"cause,omitempty"`
+}
+
+// stub answers a Task state: one outcome for every call, a sequence consumed call by call
+// (the last repeats), or an outcome picked by the task's input.
+type stub struct {
+	stubOutcome
+	Sequence  []stubOutcome `json:"sequence,omitempty"`
+	When      []stubOutcome `json:"when,omitempty"`
+	Otherwise *stubOutcome  `json:"otherwise,omitempty"`
+}
+
+// outcome is how an execution ended, plus the inputs each Task state received.
+type outcome struct {
+	Status string           `json:"status"` // SUCCEEDED, FAILED or INVALID
+	Output any              `json:"output,omitempty"`
+	Error  string           `json:"error,omitempty"`
+	Cause  string           `json:"cause,omitempty"`
+	Calls  map[string][]any `json:"calls,omitempty"`
+}
+
+type namedCase struct {
+	name string
+	caseFile
+}
+
+func loadCases(t *testing.T) []namedCase {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(casesDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no cases in %s", casesDir)
+	}
+	sort.Strings(files)
+	var cases []namedCase
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c caseFile
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		cases = append(cases, namedCase{strings.TrimSuffix(filepath.Base(f), ".json"), c})
+	}
+	return cases
+}
+
+// want is the outcome Relais must produce for the case.
+func (c namedCase) want() *outcome {
+	if c.ReferenceDiffers != "" {
+		return c.AWS
+	}
+	return c.Expected
+}
+
+// TestCorpus checks the corpus itself: every case has a recorded outcome, and every case
+// that overrides the reference says why and what Step Functions does instead.
+func TestCorpus(t *testing.T) {
+	cases := loadCases(t)
+	if len(cases) < 100 {
+		t.Errorf("corpus has %d cases, want at least 100", len(cases))
+	}
+	for _, c := range cases {
+		if c.Expected == nil && !*update {
+			t.Errorf("%s: no expected outcome recorded (run go test -run TestReference -update)", c.name)
+		}
+		if (c.ReferenceDiffers == "") != (c.AWS == nil) {
+			t.Errorf("%s: referenceDiffers and aws must be set together", c.name)
+		}
+		if strings.Contains(string(c.Definition), "JSONata") {
+			t.Errorf("%s: the reference ignores QueryLanguage JSONata; keep such cases out", c.name)
+		}
+	}
+}
+
+// TestReference runs the whole corpus through aws-local-stepfunctions in one Node process and
+// checks its outcomes against the recorded ones (with -update, rewrites them instead).
+func TestReference(t *testing.T) {
+	cases := loadCases(t)
+	mode := "recorded"
+	if *update {
+		mode = "all"
+	}
+	got := runReference(t, mode)
+	for _, c := range cases {
+		r, ok := got[c.name]
+		if !ok {
+			t.Errorf("%s: the reference returned no outcome", c.name)
+			continue
+		}
+		if *update {
+			c.Expected = &r
+			writeCase(t, c)
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			if c.Expected == nil {
+				t.Fatal("no expected outcome recorded")
+			}
+			compare(t, r, *c.Expected)
+		})
+	}
+}
+
+// TestRelais runs every case through Relais's interpreter and compares its outcome with the
+// reference's recorded one, or with Step Functions' where the reference is known to differ.
+// It needs no Node: the reference's side is the recording that TestReference keeps honest.
+func TestRelais(t *testing.T) {
+	for _, c := range loadCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			want := c.want()
+			if want == nil {
+				t.Skip("no expected outcome recorded")
+			}
+			compare(t, runRelais(t, c), *want)
+		})
+	}
+}
+
+// runReference runs testdata/reference.mjs over the corpus with the pinned Node 22.
+func runReference(t *testing.T, mode string) map[string]outcome {
+	t.Helper()
+	node := nodetool.Path(t, "node")
+	lib := filepath.Join(filepath.Dir(filepath.Dir(node)), "aws-local-stepfunctions", "build", "main.node.esm.js")
+	cmd := nodetool.Command(t, "node", filepath.Join("testdata", "reference.mjs"), lib, casesDir, mode)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("reference run: %v\n%s", err, stderr.String())
+	}
+	var res map[string]outcome
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("reference output: %v", err)
+	}
+	return res
+}
+
+func writeCase(t *testing.T, c namedCase) {
+	t.Helper()
+	data, err := json.MarshalIndent(c.caseFile, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(casesDir, c.name+".json"), append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compare fails the test when got is not the outcome want describes. An error's cause is
+// compared only for errors the case itself names (task stubs and Fail states): the causes of
+// the States.* runtime errors are free text that differs between implementations.
+func compare(t *testing.T, got, want outcome) {
+	t.Helper()
+	if got.Status != want.Status {
+		t.Fatalf("status: got %s, want %s (got %s)", got.Status, want.Status, describe(got))
+	}
+	switch want.Status {
+	case "SUCCEEDED":
+		if diff := cmp.Diff(want.Output, got.Output); diff != "" {
+			t.Errorf("output mismatch (-want +got):\n%s", diff)
+		}
+	case "FAILED":
+		if got.Error != want.Error {
+			t.Errorf("error: got %q, want %q (cause %q)", got.Error, want.Error, got.Cause)
+		}
+		if !strings.HasPrefix(want.Error, "States.") && got.Cause != want.Cause {
+			t.Errorf("cause: got %q, want %q", got.Cause, want.Cause)
+		}
+	case "INVALID":
+		return
+	}
+	if want.Calls != nil {
+		if diff := cmp.Diff(sortCalls(want.Calls), sortCalls(got.Calls)); diff != "" {
+			t.Errorf("task inputs mismatch (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func describe(o outcome) string {
+	data, _ := json.Marshal(o)
+	return string(data)
+}
+
+// sortCalls orders each state's task inputs by their canonical JSON, so that inputs of
+// concurrent invocations (Map iterations, Parallel branches) compare as multisets.
+func sortCalls(calls map[string][]any) map[string][]string {
+	out := map[string][]string{}
+	for name, list := range calls {
+		keys := make([]string, 0, len(list))
+		for _, v := range list {
+			data, _ := json.Marshal(v) // encoding/json sorts map keys: canonical
+			keys = append(keys, string(data))
+		}
+		sort.Strings(keys)
+		out[name] = keys
+	}
+	return out
+}
