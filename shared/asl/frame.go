@@ -1,0 +1,107 @@
+package asl
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// frame is one thread of control in an execution: the top level, a Parallel branch or a
+// Map iteration. The frames of an execution form a tree that is the execution's resume
+// state: it is what a checkpoint serialises. All fields are guarded by execution.mu;
+// the goroutine running a frame is its only writer apart from task callbacks.
+type frame struct {
+	ID     string `json:"id"`
+	Index  int    `json:"index"`
+	State  string `json:"state"`
+	Input  any    `json:"input"`
+	Status string `json:"status"` // frame* constants
+	Output any    `json:"output,omitempty"`
+	Err    *Error `json:"error,omitempty"`
+
+	// Per-state progress; reset on each transition.
+	Visit       int       `json:"visit"` // states entered so far; makes child IDs unique
+	Entered     bool      `json:"entered,omitempty"`
+	EnteredTime time.Time `json:"enteredTime"`
+	RetryCount  int       `json:"retryCount,omitempty"`
+	Retries     []int     `json:"retries,omitempty"` // attempts used per retrier
+	Phase       string    `json:"phase,omitempty"`   // phase* constants
+	Until       time.Time `json:"until"`             // end of a Wait or back-off
+	Seq         int       `json:"seq,omitempty"`     // task invocations; part of the token
+	TaskStart   time.Time `json:"taskStart"`
+	Heartbeat   time.Time `json:"heartbeat"`
+	Callback    *callback `json:"callback,omitempty"` // a result sent with the token
+	Children    []*frame  `json:"children,omitempty"` // branches or iterations of the current state
+	FirstFail   int       `json:"firstFail"`          // index+1 of the child that failed first
+	LastEvent   int64     `json:"lastEvent"`          // previousEventId for the next event
+
+	wake chan struct{} // signalled when Callback or Heartbeat change
+}
+
+const (
+	framePending   = "PENDING" // a Map iteration not started yet
+	frameRunning   = "RUNNING"
+	frameSucceeded = "SUCCEEDED"
+	frameFailed    = "FAILED"
+	frameAborted   = "ABORTED"
+
+	phaseTask     = "task"     // a task invocation is in flight
+	phaseCallback = "callback" // waiting for SendTask* with the token
+	phaseWait     = "wait"     // a Wait state is sleeping until Until
+	phaseBackoff  = "backoff"  // a retry is sleeping until Until
+)
+
+// callback is a SendTaskSuccess/SendTaskFailure result waiting to be consumed.
+type callback struct {
+	Output any    `json:"output,omitempty"`
+	Err    *Error `json:"error,omitempty"`
+}
+
+// snapshot is the serialised form of an execution's frames.
+type snapshot struct {
+	Root *frame `json:"root"`
+}
+
+func decodeSnapshot(b []byte) (*frame, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("empty snapshot")
+	}
+	var s snapshot
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // JSON values inside frames keep their number text
+	if err := dec.Decode(&s); err != nil {
+		return nil, err
+	}
+	if s.Root == nil {
+		return nil, fmt.Errorf("snapshot has no root frame")
+	}
+	return s.Root, nil
+}
+
+// taskToken is what a task token encodes: the execution, the frame and the invocation.
+// Tokens are derived, not random, so a token handed out before a crash is still valid
+// after Resume.
+type taskToken struct {
+	Execution string `json:"e"`
+	Frame     string `json:"f"`
+	Seq       int    `json:"n"`
+}
+
+func (t taskToken) String() string {
+	b, _ := json.Marshal(t)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func parseToken(s string) (taskToken, error) {
+	var t taskToken
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return t, ErrInvalidToken
+	}
+	if err := json.Unmarshal(b, &t); err != nil || t.Execution == "" {
+		return t, ErrInvalidToken
+	}
+	return t, nil
+}

@@ -1,0 +1,133 @@
+package asl
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// run drives a live execution to its end (or until the engine closes).
+func (x *execution) run(ctx context.Context) {
+	stopCk := make(chan struct{})
+	ckDone := make(chan struct{})
+	wctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(ckDone)
+		for {
+			select {
+			case <-x.dirty:
+				x.flush(wctx)
+			case <-stopCk:
+				return
+			}
+		}
+	}()
+	if x.m.TimeoutSeconds > 0 {
+		start := x.rec.StartDate
+		if !x.rec.RedriveDate.IsZero() {
+			start = x.rec.RedriveDate
+		}
+		d := start.Add(time.Duration(x.m.TimeoutSeconds) * time.Second).Sub(x.now())
+		t := x.eng.clock.NewTimer(d)
+		go func() {
+			select {
+			case <-t.C():
+				x.requestEnd(&endRequest{status: StatusTimedOut, err: NewError(ErrNameTimeout,
+					"The execution timed out after %d seconds (TimeoutSeconds)", x.m.TimeoutSeconds)})
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}()
+	}
+	x.runFrame(ctx, x.root, &x.m.Branch)
+	x.finish()
+	x.flush(wctx)
+	close(stopCk)
+	<-ckDone
+	x.cancel()
+	x.eng.mu.Lock()
+	delete(x.eng.live, x.rec.ARN)
+	x.eng.mu.Unlock()
+	close(x.done)
+}
+
+// requestEnd cuts the execution short (Stop, timeout); the first request wins.
+func (x *execution) requestEnd(req *endRequest) {
+	x.mu.Lock()
+	if x.end == nil {
+		x.end = req
+	}
+	x.mu.Unlock()
+	x.cancel()
+}
+
+// finish records the execution's terminal status and event.
+func (x *execution) finish() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.abandoned {
+		return
+	}
+	root := x.root
+	switch {
+	case root.Status == frameSucceeded:
+		x.rec.Status = StatusSucceeded
+		x.rec.Output = compactJSON(root.Output)
+		x.emitLocked(nil, Event{Type: EventExecutionSucceeded, ExecutionSucceededEventDetails: &ExecutionSucceededEventDetails{
+			Output: x.rec.Output, OutputDetails: &DataDetails{}}})
+	case root.Status == frameFailed:
+		x.rec.Status = StatusFailed
+		x.rec.Error, x.rec.Cause = root.Err.Name, root.Err.Cause
+		x.emitLocked(nil, Event{Type: EventExecutionFailed, ExecutionFailedEventDetails: &ErrorEventDetails{Error: root.Err.Name, Cause: root.Err.Cause}})
+	case x.end != nil:
+		x.rec.Status = x.end.status
+		x.rec.Error, x.rec.Cause = x.end.err.Name, x.end.err.Cause
+		d := &ErrorEventDetails{Error: x.end.err.Name, Cause: x.end.err.Cause}
+		switch x.end.status {
+		case StatusAborted:
+			x.emitLocked(nil, Event{Type: EventExecutionAborted, ExecutionAbortedEventDetails: d})
+		case StatusTimedOut:
+			x.emitLocked(nil, Event{Type: EventExecutionTimedOut, ExecutionTimedOutEventDetails: d})
+		default:
+			x.emitLocked(nil, Event{Type: EventExecutionFailed, ExecutionFailedEventDetails: d})
+		}
+	default:
+		return
+	}
+	x.rec.StopDate = x.now()
+}
+
+// checkpointData takes the execution's row and pending events for one checkpoint.
+func (x *execution) checkpointData() (Checkpoint, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.abandoned {
+		return Checkpoint{}, ErrClosed
+	}
+	snap, err := marshalSnapshot(x.root)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("snapshot execution %s: %w", x.rec.ARN, err)
+	}
+	evs := x.pending
+	x.pending = nil
+	x.rec.EventCount = x.nextID - 1
+	rec := x.rec
+	rec.Snapshot = snap
+	return Checkpoint{Execution: rec, Events: evs}, nil
+}
+
+// flush writes one checkpoint. Flushes are serialised so events reach the store in order.
+func (x *execution) flush(ctx context.Context) {
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
+	cp, err := x.checkpointData()
+	if err != nil {
+		return
+	}
+	if err := x.eng.store.Checkpoint(ctx, cp); err != nil {
+		x.eng.log.Error("checkpoint failed", "execution_id", x.rec.ARN, "err", err)
+		x.mu.Lock()
+		x.pending = append(cp.Events, x.pending...)
+		x.mu.Unlock()
+	}
+}
