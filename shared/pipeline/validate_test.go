@@ -57,9 +57,9 @@ const baseJSON = `{
   }
 }`
 
-func build(d *Declaration) *Action    { return &d.Stages[1].Actions[0] }
-func approve(d *Declaration) *Action  { return &d.Stages[2].Actions[0] }
-func deploy(d *Declaration) *Action   { return &d.Stages[3].Actions[0] }
+func build(d *Declaration) *Action   { return &d.Stages[1].Actions[0] }
+func approve(d *Declaration) *Action { return &d.Stages[2].Actions[0] }
+func deploy(d *Declaration) *Action  { return &d.Stages[3].Actions[0] }
 func approvalStage(name string) Stage {
 	return Stage{Name: name, Actions: []Action{manual(name)}}
 }
@@ -310,7 +310,10 @@ var ruleCases = []ruleCase{
 
 	{rule: "variable-reference", name: "namespace nobody has", change: func(d *Declaration) { approve(d).Configuration["CustomData"] = "#{Nope.X}" }, want: []string{"variable-reference"}},
 	{rule: "variable-reference", name: "own namespace", change: func(d *Declaration) { build(d).Configuration["EnvironmentVariables"] = "#{BuildVariables.X}" }, want: []string{"variable-reference"}},
-	{rule: "variable-reference", name: "later action's namespace", change: func(d *Declaration) { build(d).Configuration["EnvironmentVariables"] = "#{DeployVars.X}"; deploy(d).Namespace = "DeployVars" }, want: []string{"variable-reference"}},
+	{rule: "variable-reference", name: "later action's namespace", change: func(d *Declaration) {
+		build(d).Configuration["EnvironmentVariables"] = "#{DeployVars.X}"
+		deploy(d).Namespace = "DeployVars"
+	}, want: []string{"variable-reference"}},
 	{rule: "variable-reference", name: "undeclared pipeline variable", change: func(d *Declaration) { approve(d).Configuration["CustomData"] = "#{variables.Region}" }, want: []string{"variable-reference"}},
 	{rule: "variable-reference", name: "codepipeline has only PipelineExecutionId", change: func(d *Declaration) { approve(d).Configuration["CustomData"] = "#{codepipeline.PipelineName}" }, want: []string{"variable-reference"}},
 
@@ -352,7 +355,9 @@ var ruleCases = []ruleCase{
 	{rule: "trigger-filters", name: "four push filters", change: func(d *Declaration) { g := gitConfig(d); g.Push = append(g.Push, g.Push[0], g.Push[0], g.Push[0]) }, want: []string{"trigger-filters"}},
 	{rule: "trigger-filters", name: "empty pullRequest list", change: func(d *Declaration) { gitConfig(d).PullRequest = []GitPullRequestFilter{} }, want: []string{"trigger-filters"}},
 
-	{rule: "trigger-filter-combination", name: "tags alone", change: func(d *Declaration) { gitConfig(d).Push[0] = GitPushFilter{Tags: &FilterCriteria{Includes: []string{"v*"}}} }},
+	{rule: "trigger-filter-combination", name: "tags alone", change: func(d *Declaration) {
+		gitConfig(d).Push[0] = GitPushFilter{Tags: &FilterCriteria{Includes: []string{"v*"}}}
+	}},
 	{rule: "trigger-filter-combination", name: "branches with file paths", change: func(d *Declaration) {
 		gitConfig(d).Push[0].FilePaths = &FilterCriteria{Excludes: []string{"docs/**"}}
 	}},
