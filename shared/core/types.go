@@ -31,9 +31,16 @@ type Execution struct {
 	// Variables are the pipeline-level variables resolved at start (#{variables.x}).
 	Variables []Variable `json:"variables,omitempty"`
 	// Stop is set once StopPipelineExecution was called.
-	Stop           *StopRequest `json:"stop,omitempty"`
-	StartTime      time.Time    `json:"startTime"`
-	LastUpdateTime time.Time    `json:"lastUpdateTime"`
+	Stop *StopRequest `json:"stop,omitempty"`
+	// Retry is set by RetryStageExecution: the stage to resume at and which actions run
+	// again. The gate reads it when the execution enters that stage.
+	Retry *StageRetry `json:"retry,omitempty"`
+	// EngineRun names the engine execution currently running this pipeline execution:
+	// the execution id at first, another name per retry (an engine execution, once
+	// ended, cannot be resumed).
+	EngineRun      string    `json:"engineRun,omitempty"`
+	StartTime      time.Time `json:"startTime"`
+	LastUpdateTime time.Time `json:"lastUpdateTime"`
 	// Revision increments on every write; stores refuse a write whose Revision is not the
 	// stored one (optimistic concurrency), so two writers never silently overwrite.
 	Revision int64 `json:"revision"`
@@ -60,6 +67,15 @@ type Variable struct {
 	Value string `json:"resolvedValue"`
 }
 
+// StageRetry records a call to RetryStageExecution.
+type StageRetry struct {
+	Stage string    `json:"stageName"`
+	Mode  RetryMode `json:"retryMode"`
+	// Count numbers the retries of the execution: 1 for the first.
+	Count int       `json:"count"`
+	At    time.Time `json:"at"`
+}
+
 // StopRequest records a call to StopPipelineExecution.
 type StopRequest struct {
 	Mode   StopMode  `json:"mode"`
@@ -75,7 +91,9 @@ type StageExecution struct {
 	StageName    string      `json:"stageName"`
 	Status       StageStatus `json:"status"`
 	// Attempt counts entries into the stage: 1 on the first run, +1 per retry.
-	Attempt        int       `json:"attempt"`
+	Attempt int `json:"attempt"`
+	// RetryMode is set when this attempt is a retry: which actions run again.
+	RetryMode      RetryMode `json:"retryMode,omitempty"`
 	StartTime      time.Time `json:"startTime"`
 	LastUpdateTime time.Time `json:"lastUpdateTime"`
 }
