@@ -67,9 +67,9 @@ func TestValidateCommand(t *testing.T) {
 		{name: "valid", args: []string{valid}, wantCode: 0, wantOut: []string{valid + ": valid"}},
 		{name: "invalid", args: []string{invalid}, wantCode: 1, wantOut: []string{
 			invalid + ": pipeline.artifactStore: Pipeline must have either artifactStore or artifactStores [artifact-store]",
-			invalid + ": pipeline.stages[0].actions[0].outputArtifacts: Action 'Source' of type Source/GitHub must have 1 output artifact(s), but has 0 [artifact-count]",
-			invalid + ": pipeline.stages[1].actions[0].inputArtifacts: Action 'Build' of type Build/CodeBuild must have 1 to 5 input artifact(s), but has 0 [artifact-count]",
-			invalid + ": pipeline.stages[2].actions[0].inputArtifacts: Action 'Deploy' of type Deploy/CodeDeploy must have 1 input artifact(s), but has 0 [artifact-count]",
+			invalid + ": pipeline.stages[0].actions[0].outputArtifacts: Action 'Source' declares 0 output artifacts which is less than the minimum count (1) [artifact-count]",
+			invalid + ": pipeline.stages[1].actions[0].inputArtifacts: Action 'Build' declares 0 input artifacts which is less than the minimum count (1) [artifact-count]",
+			invalid + ": pipeline.stages[2].actions[0].inputArtifacts: Action 'Deploy' declares 0 input artifacts which is less than the minimum count (1) [artifact-count]",
 		}},
 		{name: "malformed JSON is invalid, not an I/O error", args: []string{malformed}, wantCode: 1, wantOut: []string{
 			malformed + ": 68:1: invalid character '}' looking for beginning of object key string [syntax]",

@@ -1,21 +1,11 @@
 package pipeline
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // Count is an inclusive range of artifact counts.
 type Count struct{ Min, Max int }
 
 func (c Count) has(n int) bool { return n >= c.Min && n <= c.Max }
-
-func (c Count) String() string {
-	if c.Min == c.Max {
-		return strconv.Itoa(c.Min)
-	}
-	return strconv.Itoa(c.Min) + " to " + strconv.Itoa(c.Max)
-}
 
 // Provider is what Relais knows of one action type: where it belongs, how many artifacts
 // it takes and makes, its configuration keys, and where Relais can run it.

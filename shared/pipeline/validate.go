@@ -388,12 +388,8 @@ func (v *validator) action(ap string, a *Action) {
 			v.add(ap+".actionTypeId", ruleProviderTarget, "Relais cannot run %s/%s actions %s (action '%s')", t.Category, t.Provider, where, a.Name)
 		}
 	}
-	if n := len(a.InputArtifacts); !p.Inputs.has(n) {
-		v.add(ap+".inputArtifacts", ruleArtifactCount, "Action '%s' of type %s/%s must have %s input artifact(s), but has %d", a.Name, t.Category, t.Provider, p.Inputs, n)
-	}
-	if n := len(a.OutputArtifacts); !p.Outputs.has(n) {
-		v.add(ap+".outputArtifacts", ruleArtifactCount, "Action '%s' of type %s/%s must have %s output artifact(s), but has %d", a.Name, t.Category, t.Provider, p.Outputs, n)
-	}
+	v.artifactCount(ap+".inputArtifacts", a.Name, "input", len(a.InputArtifacts), p.Inputs)
+	v.artifactCount(ap+".outputArtifacts", a.Name, "output", len(a.OutputArtifacts), p.Outputs)
 	for _, k := range p.Required {
 		if a.Configuration[k] == "" {
 			v.add(ap+".configuration", ruleConfigRequired, "Action configuration for action '%s' is missing required configuration '%s'", a.Name, k)
@@ -418,6 +414,16 @@ func (v *validator) action(ap string, a *Action) {
 				v.add(join(ap+".configuration", k), ruleConfigValue, "Action configuration for action '%s': '%s' is not a valid value for '%s' (valid values: %v)", a.Name, clip(val), k, allowed)
 			}
 		}
+	}
+}
+
+// artifactCount checks the number of an action's input or output artifacts, in AWS's words.
+func (v *validator) artifactCount(path, action, kind string, n int, c Count) {
+	switch {
+	case n < c.Min:
+		v.add(path, ruleArtifactCount, "Action '%s' declares %d %s artifacts which is less than the minimum count (%d)", action, n, kind, c.Min)
+	case n > c.Max:
+		v.add(path, ruleArtifactCount, "Action '%s' declares %d %s artifacts which is more than the maximum count (%d)", action, n, kind, c.Max)
 	}
 }
 
