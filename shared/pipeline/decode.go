@@ -191,8 +191,12 @@ func (d *decoder) value(path string, raw any, rv reflect.Value) {
 			d.typeMismatch(path, raw, "integer")
 			return
 		}
-		if f != math.Trunc(f) || math.Abs(f) > 1<<31 {
+		if f != math.Trunc(f) {
 			d.add(path, ruleType, fmt.Sprintf("invalid value %v: must be an integer", f))
+			return
+		}
+		if math.Abs(f) > math.MaxInt32 {
+			d.add(path, ruleType, fmt.Sprintf("invalid value %v: out of range for an integer", f))
 			return
 		}
 		rv.SetInt(int64(f))

@@ -28,6 +28,10 @@ type Provider struct {
 	// conditional reports requirements that depend on other keys (e.g. CloudFormation's
 	// ActionMode); it returns key → message.
 	conditional func(cfg map[string]string) [][2]string
+	// ArtifactKeys are configuration keys whose value names one of the action's input
+	// artifacts; ArtifactPathKeys hold "ArtifactName::path" with the same requirement.
+	ArtifactKeys     []string
+	ArtifactPathKeys []string
 
 	// OnAWS and Locally say whether Relais can run the provider in each place.
 	OnAWS   bool
@@ -87,16 +91,18 @@ var providers = []*Provider{
 
 	{Category: CategoryBuild, Owner: OwnerAWS, Name: "CodeBuild", Version: "1",
 		Inputs: Count{1, 5}, Outputs: Count{0, 5},
-		Required: []string{"ProjectName"},
-		Optional: []string{"PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"},
-		Values:   map[string][]string{"BatchEnabled": boolValues, "CombineArtifacts": boolValues},
-		OnAWS:    true, Locally: true},
+		Required:     []string{"ProjectName"},
+		Optional:     []string{"PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"},
+		Values:       map[string][]string{"BatchEnabled": boolValues, "CombineArtifacts": boolValues},
+		ArtifactKeys: []string{"PrimarySource"},
+		OnAWS:        true, Locally: true},
 	{Category: CategoryTest, Owner: OwnerAWS, Name: "CodeBuild", Version: "1",
 		Inputs: Count{1, 5}, Outputs: Count{0, 5},
-		Required: []string{"ProjectName"},
-		Optional: []string{"PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"},
-		Values:   map[string][]string{"BatchEnabled": boolValues, "CombineArtifacts": boolValues},
-		OnAWS:    true, Locally: true},
+		Required:     []string{"ProjectName"},
+		Optional:     []string{"PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"},
+		Values:       map[string][]string{"BatchEnabled": boolValues, "CombineArtifacts": boolValues},
+		ArtifactKeys: []string{"PrimarySource"},
+		OnAWS:        true, Locally: true},
 	{Category: CategoryTest, Owner: OwnerAWS, Name: "DeviceFarm", Version: "1",
 		Inputs: Count{1, 1}, Outputs: Count{0, 0}, OpenConfig: true},
 
@@ -121,8 +127,9 @@ var providers = []*Provider{
 			"RoleArn", "TemplateConfiguration", "TemplatePath"},
 		Values: map[string][]string{"ActionMode": {"CHANGE_SET_EXECUTE", "CHANGE_SET_REPLACE",
 			"CREATE_UPDATE", "DELETE_ONLY", "REPLACE_ON_FAILURE"}},
-		conditional: cloudFormationNeeds,
-		OnAWS:       true},
+		conditional:      cloudFormationNeeds,
+		ArtifactPathKeys: []string{"TemplatePath", "TemplateConfiguration"},
+		OnAWS:            true},
 	{Category: CategoryDeploy, Owner: OwnerAWS, Name: "CodeDeploy", Version: "1",
 		Inputs: Count{1, 1}, Outputs: Count{0, 0},
 		Required: []string{"ApplicationName", "DeploymentGroupName"}},
@@ -135,7 +142,9 @@ var providers = []*Provider{
 		Required: []string{"ApplicationName", "DeploymentGroupName", "TaskDefinitionTemplateArtifact", "AppSpecTemplateArtifact"},
 		Optional: []string{"TaskDefinitionTemplatePath", "AppSpecTemplatePath",
 			"Image1ArtifactName", "Image1ContainerName", "Image2ArtifactName", "Image2ContainerName",
-			"Image3ArtifactName", "Image3ContainerName", "Image4ArtifactName", "Image4ContainerName"}},
+			"Image3ArtifactName", "Image3ContainerName", "Image4ArtifactName", "Image4ContainerName"},
+		ArtifactKeys: []string{"TaskDefinitionTemplateArtifact", "AppSpecTemplateArtifact",
+			"Image1ArtifactName", "Image2ArtifactName", "Image3ArtifactName", "Image4ArtifactName"}},
 	{Category: CategoryDeploy, Owner: OwnerAWS, Name: "ElasticBeanstalk", Version: "1",
 		Inputs: Count{1, 1}, Outputs: Count{0, 0},
 		Required: []string{"ApplicationName", "EnvironmentName"}},

@@ -86,6 +86,8 @@ var (
 	ruleConfigRequired    = rule("config-required", ExInvalidAction, "the provider's required configuration keys are set")
 	ruleConfigUnknown     = rule("config-unknown", ExInvalidAction, "configuration keys are ones the provider knows")
 	ruleConfigValue       = rule("config-value", ExInvalidAction, "enumerated configuration values hold one of their values")
+	ruleConfigArtifact    = rule("config-artifact", ExInvalidAction, "configuration that names an artifact names one of the action's input artifacts")
+	ruleFeatureTarget     = rule("feature-target", "", "Relais supports the declaration's features on the target")
 	ruleConfigLength      = rule("config-length", ExValidation, "configuration keys are 1-50 and values 1-1000 characters")
 	ruleInputArtifact     = rule("input-artifact-unknown", ExInvalidAction, "every input artifact is produced by an action that runs earlier")
 	ruleOutputUnique      = rule("output-artifact-unique", ExInvalidAction, "output artifact names are unique in a pipeline")

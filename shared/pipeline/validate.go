@@ -302,6 +302,9 @@ func (v *validator) conditions(sp string, s *Stage) {
 		if !v2 {
 			v.add(sp+"."+field, ruleV2Only, "Stage %s conditions are only supported for pipelines of type V2", field)
 		}
+		if v.target != TargetRules {
+			v.add(sp+"."+field, ruleFeatureTarget, "Relais does not run stage %s conditions or results yet; remove %s to run this pipeline with Relais", field, field)
+		}
 		for k, c := range conds {
 			cp := sp + "." + field + ".conditions[" + strconv.Itoa(k) + "]"
 			v.enum(cp+".result", c.Result, false, conditionResults...)
@@ -400,6 +403,7 @@ func (v *validator) action(ap string, a *Action) {
 			v.add(ap+".configuration", ruleConfigRequired, "Action configuration for action '%s': %s", a.Name, need[1])
 		}
 	}
+	v.configArtifacts(ap, a, p)
 	for _, k := range keys {
 		if !p.OpenConfig && !p.knows(k) {
 			v.add(join(ap+".configuration", k), ruleConfigUnknown, "Action configuration for action '%s' contains unknown configuration '%s'", a.Name, k)
@@ -413,6 +417,37 @@ func (v *validator) action(ap string, a *Action) {
 			if !found {
 				v.add(join(ap+".configuration", k), ruleConfigValue, "Action configuration for action '%s': '%s' is not a valid value for '%s' (valid values: %v)", a.Name, clip(val), k, allowed)
 			}
+		}
+	}
+}
+
+// configArtifacts checks configuration values that name input artifacts.
+func (v *validator) configArtifacts(ap string, a *Action, p *Provider) {
+	isInput := func(name string) bool {
+		for _, in := range a.InputArtifacts {
+			if in.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range p.ArtifactKeys {
+		val, ok := a.Configuration[k]
+		if ok && val != "" && !hasReference(val) && !isInput(val) {
+			v.add(join(ap+".configuration", k), ruleConfigArtifact, "Action configuration for action '%s': %s names artifact '%s', which is not an input artifact of the action", a.Name, k, clip(val))
+		}
+	}
+	for _, k := range p.ArtifactPathKeys {
+		val, ok := a.Configuration[k]
+		if !ok || val == "" || hasReference(val) {
+			continue
+		}
+		art, path, found := strings.Cut(val, "::")
+		switch {
+		case !found || art == "" || path == "":
+			v.add(join(ap+".configuration", k), ruleConfigArtifact, "Action configuration for action '%s': %s must be ArtifactName::path, not '%s'", a.Name, k, clip(val))
+		case !isInput(art):
+			v.add(join(ap+".configuration", k), ruleConfigArtifact, "Action configuration for action '%s': %s names artifact '%s', which is not an input artifact of the action", a.Name, k, art)
 		}
 	}
 }

@@ -425,6 +425,31 @@ var ruleCases = []ruleCase{
 		d.Stages[1].Actions = append(d.Stages[1].Actions, a)
 	}},
 	{rule: "variable-unique", name: "two variables", change: func(d *Declaration) { d.Variables = append(d.Variables, Variable{Name: "Region"}) }},
+
+	{rule: "config-artifact", name: "PrimarySource names an input", change: func(d *Declaration) { build(d).Configuration["PrimarySource"] = "SourceArtifact" }},
+	{rule: "config-artifact", name: "PrimarySource names another artifact", change: func(d *Declaration) { build(d).Configuration["PrimarySource"] = "BuildArtifact" }, want: []string{"config-artifact"}},
+	{rule: "config-artifact", name: "TemplatePath from an input", change: func(d *Declaration) {
+		*deploy(d) = Action{Name: "Stack", RunOrder: 1, ActionTypeID: ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"},
+			Configuration:  map[string]string{"ActionMode": "CREATE_UPDATE", "StackName": "s", "RoleArn": "r", "TemplatePath": "BuildArtifact::template.yaml"},
+			InputArtifacts: []Artifact{{"BuildArtifact"}}}
+	}},
+	{rule: "config-artifact", name: "TemplatePath from an artifact not input", change: func(d *Declaration) {
+		*deploy(d) = Action{Name: "Stack", RunOrder: 1, ActionTypeID: ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"},
+			Configuration:  map[string]string{"ActionMode": "CREATE_UPDATE", "StackName": "s", "RoleArn": "r", "TemplatePath": "SourceArtifact::template.yaml"},
+			InputArtifacts: []Artifact{{"BuildArtifact"}}}
+	}, want: []string{"config-artifact"}},
+	{rule: "config-artifact", name: "TemplatePath without an artifact", change: func(d *Declaration) {
+		*deploy(d) = Action{Name: "Stack", RunOrder: 1, ActionTypeID: ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"},
+			Configuration:  map[string]string{"ActionMode": "CREATE_UPDATE", "StackName": "s", "RoleArn": "r", "TemplatePath": "template.yaml"},
+			InputArtifacts: []Artifact{{"BuildArtifact"}}}
+	}, want: []string{"config-artifact"}},
+
+	{rule: "feature-target", name: "stage conditions under CodePipeline's rules", change: func(d *Declaration) {
+		d.Stages[3].BeforeEntry = &BeforeEntryConditions{Conditions: []Condition{{Result: "FAIL"}}}
+	}},
+	{rule: "feature-target", name: "stage conditions locally", target: TargetLocal, change: func(d *Declaration) {
+		d.Stages[3].BeforeEntry = &BeforeEntryConditions{Conditions: []Condition{{Result: "FAIL"}}}
+	}, want: []string{"feature-target"}},
 }
 
 func TestValidateRules(t *testing.T) {
