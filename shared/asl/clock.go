@@ -156,13 +156,20 @@ func (c *FakeClock) BlockUntil(n int, done <-chan struct{}) bool {
 
 // AdvanceToNext moves the clock to the earliest pending timer and fires it; it reports
 // false when no timer is pending.
-func (c *FakeClock) AdvanceToNext() bool {
+func (c *FakeClock) AdvanceToNext() bool { return c.AdvanceToNextWithin(1<<63 - 1) }
+
+// AdvanceToNextWithin is AdvanceToNext for a timer due within max from now; later timers
+// (such as default task timeouts of years) are left alone.
+func (c *FakeClock) AdvanceToNextWithin(max time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.waiters) == 0 {
 		return false
 	}
 	sort.Slice(c.waiters, func(i, j int) bool { return c.waiters[i].at.Before(c.waiters[j].at) })
+	if c.waiters[0].at.Sub(c.now) > max {
+		return false
+	}
 	c.setLocked(c.waiters[0].at)
 	return true
 }

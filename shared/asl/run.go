@@ -15,19 +15,19 @@ import (
 
 // execution is a live (running) execution in this process.
 type execution struct {
-	eng     *Engine
-	m       *Machine
-	inputDoc any
+	eng         *Engine
+	m           *Machine
+	inputDoc    any
 	machineName string
 
-	mu      sync.Mutex
-	rec     ExecutionRecord // Snapshot and EventCount are filled at checkpoint
-	root    *frame
-	frames  map[string]*frame
-	pending []Event
-	nextID  int64
-	end     *endRequest // why the run is being cut short, if it is
-	abandoned bool      // engine closed: write nothing more
+	mu        sync.Mutex
+	rec       ExecutionRecord // Snapshot and EventCount are filled at checkpoint
+	root      *frame
+	frames    map[string]*frame
+	pending   []Event
+	nextID    int64
+	end       *endRequest // why the run is being cut short, if it is
+	abandoned bool        // engine closed: write nothing more
 
 	flushMu sync.Mutex
 	dirty   chan struct{}

@@ -249,6 +249,4 @@ func resourceNames(res string) (resourceType, resource string) {
 	return res, ""
 }
 
-
 func jsonInt(n int64) any { return jsonNumber(strconv.FormatInt(n, 10)) }
-
