@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,7 +73,7 @@ func TestRealDeclarations(t *testing.T) {
 			for _, v := range got {
 				ids = append(ids, v.Rule)
 			}
-			sortStrings(ids)
+			slices.Sort(ids)
 			if diff := cmp.Diff(want, ids); diff != "" {
 				t.Errorf("rule ids (-want +got):\n%s\nviolations:\n%s", diff, list(got))
 			}

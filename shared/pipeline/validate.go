@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -719,18 +718,4 @@ func (v *validator) criteria(path string, c *FilterCriteria) {
 			}
 		}
 	}
-}
-
-// ruleIDs returns the sorted, distinct rule ids of vs (for tests and summaries).
-func ruleIDs(vs []Violation) []string {
-	seen := map[string]bool{}
-	var ids []string
-	for _, x := range vs {
-		if !seen[x.Rule] {
-			seen[x.Rule] = true
-			ids = append(ids, x.Rule)
-		}
-	}
-	sort.Strings(ids)
-	return ids
 }

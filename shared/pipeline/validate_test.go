@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -468,7 +469,7 @@ func TestValidateRules(t *testing.T) {
 					t.Errorf("violation %s: got exception %q, want %q", v.Rule, v.Exception, rules[v.Rule].Exception)
 				}
 			}
-			sortStrings(ids)
+			slices.Sort(ids)
 			if diff := cmp.Diff(tc.want, ids); diff != "" {
 				t.Errorf("rule ids (-want +got):\n%s\nviolations:\n%s", diff, list(got))
 			}
@@ -536,14 +537,6 @@ func TestValidateBarePaths(t *testing.T) {
 	want := []string{"artifactStore", "stages"}
 	if diff := cmp.Diff(want, paths); diff != "" {
 		t.Errorf("paths of a bare declaration (-want +got):\n%s", diff)
-	}
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
 	}
 }
 
