@@ -178,11 +178,11 @@ type build struct {
 	done    <-chan struct{} // closed on stop or timeout
 	timeout context.Context
 
-	spec      *buildspec.Spec
-	srcDir    string
-	env       []string
-	sess      *session
-	succeed   bool
+	spec       *buildspec.Spec
+	srcDir     string
+	env        []string
+	sess       *session
+	succeed    bool
 	local      map[string]bool // variables that may not be exported
 	projectARN string
 }
