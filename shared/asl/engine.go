@@ -782,3 +782,13 @@ func (e *Engine) Close() {
 func marshalSnapshot(root *frame) ([]byte, error) {
 	return json.Marshal(snapshot{Root: root})
 }
+
+// liveDone returns a channel closed when the execution is no longer live here.
+func (e *Engine) liveDone(arn string) <-chan struct{} {
+	if x := e.liveExecution(arn); x != nil {
+		return x.done
+	}
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}

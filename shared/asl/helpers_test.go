@@ -3,6 +3,8 @@ package asl
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -19,7 +21,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: NewFakeClock(epoch), store: NewMemStore()}
-	h.eng = New(Options{Store: h.store, Clock: h.clock})
+	h.eng = New(Options{Store: h.store, Clock: h.clock, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(h.eng.Close)
 	return h
 }
@@ -108,3 +110,5 @@ func canon(t *testing.T, s string) string {
 	}
 	return compactJSON(v)
 }
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
