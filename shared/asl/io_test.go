@@ -116,3 +116,14 @@ func TestWaitDuration(t *testing.T) {
 		t.Errorf("got duration %v, want 90s", got)
 	}
 }
+
+func TestIntrinsics(t *testing.T) {
+	runCases(t, []runCase{
+		{"format and array", pass(`"Parameters":{"s.$":"States.Format('Hi {} #{}', $.name, $.n)","a.$":"States.Array($.n, 'x')","len.$":"States.ArrayLength($.l)"}`),
+			`{"name":"Ann","n":3,"l":[1,2]}`, StatusSucceeded, `{"s":"Hi Ann #3","a":[3,"x"],"len":2}`, ""},
+		{"context argument", pass(`"Parameters":{"id.$":"States.ArrayGetItem(States.StringSplit($$.Execution.Id, ':'), 7)"}`), `{}`, StatusSucceeded, `{"id":"x"}`, ""},
+		{"intrinsic failure", pass(`"Parameters":{"v.$":"States.StringToJson($.s)"}`), `{"s":"{bad"}`, StatusFailed, ``, ErrNameIntrinsicFailure},
+		{"intrinsic in ResultSelector", task(`"ResultSelector":{"j.$":"States.JsonToString($)"}`), `{"a":1}`, StatusSucceeded, `{"j":"{\"a\":1}"}`, ""},
+		{"fail CausePath intrinsic", `{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E","CausePath":"States.Format('bad {}', $.x)"}}}`, `{"x":1}`, StatusFailed, ``, "E"},
+	}, nil)
+}
