@@ -65,8 +65,7 @@ func ParseDocument(data []byte) (*Document, error) {
 		dec.value("", raw, reflect.ValueOf(doc.Pipeline).Elem())
 	}
 	if len(dec.violations) > 0 {
-		// Fields are visited in map order; report them in a stable one.
-		sort.SliceStable(dec.violations, func(i, j int) bool { return dec.violations[i].Path < dec.violations[j].Path })
+		sortViolations(dec.violations) // fields are visited in map order
 		return nil, &ParseError{Violations: dec.violations}
 	}
 	return doc, nil

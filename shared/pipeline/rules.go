@@ -159,3 +159,43 @@ func (t Target) String() string {
 	}
 	return "rules"
 }
+
+// sortViolations orders violations by path, comparing array indexes as numbers, and
+// keeps the order of violations at the same path.
+func sortViolations(vs []Violation) {
+	sort.SliceStable(vs, func(i, j int) bool { return pathLess(vs[i].Path, vs[j].Path) })
+}
+
+// pathLess compares JSON paths so that "stages[2]" comes before "stages[10]".
+func pathLess(a, b string) bool {
+	for a != "" && b != "" {
+		if isDigit(a[0]) && isDigit(b[0]) {
+			na, ra := leadingNumber(a)
+			nb, rb := leadingNumber(b)
+			if na != nb {
+				return na < nb
+			}
+			a, b = ra, rb
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// leadingNumber splits the digits at the start of s from the rest (numbers past
+// int range compare by their first 18 digits, which is plenty for paths).
+func leadingNumber(s string) (int, string) {
+	n, i := 0, 0
+	for ; i < len(s) && isDigit(s[i]); i++ {
+		if i < 18 {
+			n = n*10 + int(s[i]-'0')
+		}
+	}
+	return n, s[i:]
+}

@@ -27,7 +27,8 @@ const (
 
 // Validate checks d against CodePipeline's structural rules and limits and, for
 // TargetAWS and TargetLocal, whether Relais can run every action there. It reports
-// every violation it finds, in declaration order; none means d is valid.
+// every violation it finds, ordered by path (indexes in numeric order); none means d is
+// valid.
 func Validate(d *Declaration, target Target) []Violation {
 	v := &validator{d: d, target: target}
 	v.pipeline()
@@ -37,6 +38,7 @@ func Validate(d *Declaration, target Target) []Violation {
 	v.regions()
 	v.variables()
 	v.triggers()
+	sortViolations(v.out)
 	return v.out
 }
 
