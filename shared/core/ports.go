@@ -29,10 +29,11 @@ type PipelineStore interface {
 }
 
 // Page asks for one page of a list: at most Limit items (0: the adapter's default;
-// above 100: 100) after the position that Token, from the previous page, names. A token
-// not made by the same list is ErrInvalid. A page may hold fewer than Limit items, even
-// none, while its token is not empty (DynamoDB stops a query at 1 MB and cannot tell
-// that a full page was the last): callers read on until the token is "".
+// above 100: 100) after the position that Token, from the previous page, names. A
+// malformed token, or one from another pipeline's list, is ErrInvalid. A page may hold
+// fewer than Limit items, even none, while its token is not empty (DynamoDB stops a
+// query at 1 MB and cannot tell that a full page was the last): callers read on until
+// the token is "".
 type Page struct {
 	Limit int
 	Token string

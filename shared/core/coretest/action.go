@@ -224,7 +224,15 @@ func ActionStore(t *testing.T, newStore func(t *testing.T) core.ActionStore) {
 		_, _, err := s.ListActions(ctx, core.ActionFilter{ExecutionID: "e1"}, core.Page{})
 		wantErr(t, "list without pipeline", err, core.ErrInvalid)
 		_, _, err = s.ListActions(ctx, core.ActionFilter{PipelineName: "build"}, core.Page{Token: "not a token!"})
-		wantErr(t, "list with a foreign token", err, core.ErrInvalid)
+		wantErr(t, "list with a malformed token", err, core.ErrInvalid)
+		put(t, s, action("build", "a2", "e1", "Build", "Compile", at(1)))
+		_, next, err := s.ListActions(ctx, core.ActionFilter{PipelineName: "build"}, core.Page{Limit: 1})
+		noErr(t, "list", err)
+		if next == "" {
+			t.Fatal("list of 2 with limit 1: got no next page")
+		}
+		_, _, err = s.ListActions(ctx, core.ActionFilter{PipelineName: "other"}, core.Page{Limit: 1, Token: next})
+		wantErr(t, "list with another pipeline's token", err, core.ErrInvalid)
 	})
 
 	t.Run("empty keys are invalid", func(t *testing.T) {

@@ -239,11 +239,19 @@ func ExecutionStore(t *testing.T, newStore func(t *testing.T) core.ExecutionStor
 		}
 	})
 
-	t.Run("a foreign page token is invalid", func(t *testing.T) {
+	t.Run("a malformed or foreign page token is invalid", func(t *testing.T) {
 		s := newStore(t)
 		mustCreate(t, s, execution("build", "e1", at(0)))
 		_, _, err := s.ListExecutions(ctx, "build", core.Page{Token: "not a token!"})
-		wantErr(t, "list", err, core.ErrInvalid)
+		wantErr(t, "list with a malformed token", err, core.ErrInvalid)
+		mustCreate(t, s, execution("build", "e2", at(1)))
+		_, next, err := s.ListExecutions(ctx, "build", core.Page{Limit: 1})
+		noErr(t, "list", err)
+		if next == "" {
+			t.Fatal("list of 2 with limit 1: got no next page")
+		}
+		_, _, err = s.ListExecutions(ctx, "other", core.Page{Limit: 1, Token: next})
+		wantErr(t, "list with another pipeline's token", err, core.ErrInvalid)
 	})
 }
 
