@@ -53,16 +53,16 @@ func ParseDocument(data []byte) (*Document, error) {
 	var dec decoder
 	doc := &Document{}
 	if _, wrapped := top["pipeline"]; wrapped {
-		dec.value("", raw, reflect.ValueOf(doc).Elem())
+		dec.value(nil, raw, reflect.ValueOf(doc).Elem())
 		if doc.Pipeline == nil && len(dec.violations) == 0 {
-			dec.add("pipeline", ruleType, "pipeline must be an object, not null")
+			dec.add(&jpath{key: "pipeline"}, ruleType, "pipeline must be an object, not null")
 		}
 		if doc.Pipeline != nil {
 			doc.Pipeline.Root = "pipeline"
 		}
 	} else {
 		doc.Pipeline = &Declaration{}
-		dec.value("", raw, reflect.ValueOf(doc.Pipeline).Elem())
+		dec.value(nil, raw, reflect.ValueOf(doc.Pipeline).Elem())
 	}
 	if len(dec.violations) > 0 {
 		sortViolations(dec.violations) // fields are visited in map order
@@ -103,8 +103,26 @@ type decoder struct {
 	violations []Violation
 }
 
-func (d *decoder) add(path, id, msg string) {
-	d.violations = append(d.violations, newViolation(path, id, msg))
+func (d *decoder) add(path *jpath, id, msg string) {
+	d.violations = append(d.violations, newViolation(path.String(), id, msg))
+}
+
+// jpath is a JSON path kept as a chain of steps so that decoding builds path strings
+// only for the values it reports.
+type jpath struct {
+	parent *jpath
+	key    string // a field or map key; "" for an array element
+	index  int
+}
+
+func (p *jpath) String() string {
+	if p == nil {
+		return ""
+	}
+	if p.key == "" {
+		return p.parent.String() + "[" + strconv.Itoa(p.index) + "]"
+	}
+	return join(p.parent.String(), p.key)
 }
 
 var (
@@ -121,7 +139,7 @@ var ignoredKeys = map[reflect.Type]map[string]bool{
 	reflect.TypeFor[ActionTypeID](): {"__type": true},
 }
 
-func (d *decoder) value(path string, raw any, rv reflect.Value) {
+func (d *decoder) value(path *jpath, raw any, rv reflect.Value) {
 	if raw == nil {
 		return // null is the same as leaving the field out
 	}
@@ -162,7 +180,7 @@ func (d *decoder) value(path string, raw any, rv reflect.Value) {
 		m := reflect.MakeMapWithSize(rv.Type(), len(obj))
 		for _, k := range sortedKeys(obj) {
 			ev := reflect.New(rv.Type().Elem()).Elem()
-			d.value(join(path, k), obj[k], ev)
+			d.value(&jpath{parent: path, key: k}, obj[k], ev)
 			m.SetMapIndex(reflect.ValueOf(k), ev)
 		}
 		rv.Set(m)
@@ -174,7 +192,7 @@ func (d *decoder) value(path string, raw any, rv reflect.Value) {
 		}
 		s := reflect.MakeSlice(rv.Type(), len(arr), len(arr))
 		for i, e := range arr {
-			d.value(path+"["+strconv.Itoa(i)+"]", e, s.Index(i))
+			d.value(&jpath{parent: path, index: i}, e, s.Index(i))
 		}
 		rv.Set(s)
 	case reflect.String:
@@ -204,7 +222,7 @@ func (d *decoder) value(path string, raw any, rv reflect.Value) {
 	}
 }
 
-func (d *decoder) object(path string, obj map[string]any, rv reflect.Value) {
+func (d *decoder) object(path *jpath, obj map[string]any, rv reflect.Value) {
 	if rv.Addr().Type().Implements(defaulterType) {
 		rv.Addr().Interface().(defaulter).setDefaults()
 	}
@@ -218,16 +236,16 @@ func (d *decoder) object(path string, obj map[string]any, rv reflect.Value) {
 			}
 			continue
 		}
-		d.value(join(path, k), v, rv.Field(i))
+		d.value(&jpath{parent: path, key: k}, v, rv.Field(i))
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		d.add(join(path, k), ruleUnknownField,
+		d.add(&jpath{parent: path, key: k}, ruleUnknownField,
 			fmt.Sprintf("unknown parameter %q, must be one of: %s", k, strings.Join(fields.names, ", ")))
 	}
 }
 
-func (d *decoder) typeMismatch(path string, raw any, want string) {
+func (d *decoder) typeMismatch(path *jpath, raw any, want string) {
 	d.add(path, ruleType, fmt.Sprintf("invalid type: got %s, want %s", jsonKind(raw), want))
 }
 
