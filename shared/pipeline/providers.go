@@ -39,7 +39,7 @@ type Provider struct {
 }
 
 // knows reports whether key is a configuration key of p.
-func (p *Provider) knows(key string) bool {
+func (p Provider) knows(key string) bool {
 	for _, k := range p.Required {
 		if k == key {
 			return true
@@ -202,9 +202,18 @@ func Providers() []Provider {
 	return out
 }
 
-// LookupProvider finds the provider for an action type. It returns nil for a type
-// neither AWS nor Relais knows; any type owned by Custom is found.
-func LookupProvider(t ActionTypeID) *Provider {
+// LookupProvider finds the provider for an action type. It reports false for a type
+// neither AWS nor Relais knows; any type owned by Custom is found (as a provider that
+// runs nowhere in Relais and takes 0 to 5 artifacts each way).
+func LookupProvider(t ActionTypeID) (Provider, bool) {
+	p := lookupProvider(t)
+	if p == nil {
+		return Provider{}, false
+	}
+	return *p, true
+}
+
+func lookupProvider(t ActionTypeID) *Provider {
 	for _, p := range providers {
 		if p.Category == t.Category && p.Owner == t.Owner && p.Name == t.Provider && p.Version == t.Version {
 			return p
@@ -218,7 +227,7 @@ func LookupProvider(t ActionTypeID) *Provider {
 
 // RunsOn reports whether Relais can run the provider on the target. Every provider
 // passes TargetRules; Custom action types run nowhere in Relais.
-func (p *Provider) RunsOn(t Target) bool {
+func (p Provider) RunsOn(t Target) bool {
 	switch t {
 	case TargetAWS:
 		return p.OnAWS

@@ -376,7 +376,7 @@ func (v *validator) action(ap string, a *Action) {
 	if t.Category == "" || t.Owner == "" || t.Provider == "" || t.Version == "" {
 		return // already reported as missing
 	}
-	p := LookupProvider(t)
+	p := lookupProvider(t)
 	if p == nil {
 		v.add(ap+".actionTypeId", ruleProviderUnknown, "%s in action '%s' is not available", t, a.Name)
 		return

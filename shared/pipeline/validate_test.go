@@ -547,3 +547,40 @@ func list(vs []Violation) string {
 	}
 	return b.String()
 }
+
+func TestLookupProvider(t *testing.T) {
+	tests := []struct {
+		id                ActionTypeID
+		wantOK            bool
+		wantAWS, wantHere bool
+	}{
+		{ActionTypeID{"Build", "AWS", "CodeBuild", "1"}, true, true, true},
+		{ActionTypeID{"Source", "AWS", "CodeCommit", "1"}, true, true, false},
+		{ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"}, true, true, false},
+		{ActionTypeID{"Deploy", "AWS", "CodeDeploy", "1"}, true, false, false},
+		{ActionTypeID{"Build", "Custom", "Jenkins", "1"}, true, false, false},
+		{ActionTypeID{"Build", "AWS", "Jenkins", "1"}, false, false, false},
+		{ActionTypeID{"Build", "AWS", "CodeBuild", "2"}, false, false, false},
+	}
+	for _, tc := range tests {
+		p, ok := LookupProvider(tc.id)
+		if ok != tc.wantOK {
+			t.Errorf("%s: got found %v, want %v", tc.id, ok, tc.wantOK)
+			continue
+		}
+		if got := p.RunsOn(TargetAWS); ok && got != tc.wantAWS {
+			t.Errorf("%s: got runs on AWS %v, want %v", tc.id, got, tc.wantAWS)
+		}
+		if got := p.RunsOn(TargetLocal); ok && got != tc.wantHere {
+			t.Errorf("%s: got runs locally %v, want %v", tc.id, got, tc.wantHere)
+		}
+	}
+	for _, p := range Providers() {
+		if p.Inputs.Min > p.Inputs.Max || p.Outputs.Min > p.Outputs.Max {
+			t.Errorf("%s/%s: bad artifact counts %+v %+v", p.Category, p.Name, p.Inputs, p.Outputs)
+		}
+		if p.Category == CategorySource && (p.Inputs != Count{0, 0} || p.Outputs != Count{1, 1}) {
+			t.Errorf("%s/%s: got counts %v/%v, want a source's 0/1", p.Category, p.Name, p.Inputs, p.Outputs)
+		}
+	}
+}
