@@ -1,6 +1,7 @@
 package jsonpath
 
 import (
+	"regexp"
 	"strings"
 )
 
@@ -23,6 +24,9 @@ const (
 	cmpLe
 	cmpGt
 	cmpGe
+	cmpIn    // a in [..]
+	cmpNin   // a nin [..]
+	cmpRegex // a =~ /re/
 )
 
 type expr struct {
@@ -30,6 +34,7 @@ type expr struct {
 	l, r *expr // opOr, opAnd: both; opNot: l
 	cmp  cmpOp
 	a, b operand
+	re   *regexp.Regexp // for cmpRegex
 }
 
 type operandKind uint8
@@ -117,13 +122,23 @@ func (ps *parser) unary(depth int) (*expr, error) {
 	ps.skipSpace()
 	op, n := cmpAt(ps.src[ps.pos:])
 	if n == 0 {
-		if strings.HasPrefix(ps.src[ps.pos:], "=~") {
-			return nil, ps.errorf(ps.pos, "regular expression matches (=~) are not supported")
-		}
 		return &expr{op: opTruth, a: a}, nil
 	}
+	opAt := ps.pos
 	ps.pos += n
 	ps.skipSpace()
+	switch op {
+	case cmpRegex:
+		re, err := ps.regex()
+		if err != nil {
+			return nil, err
+		}
+		return &expr{op: opCmp, cmp: op, a: a, re: re}, nil
+	case cmpIn, cmpNin:
+		if ps.peek() != '[' && ps.peek() != '@' && ps.peek() != '$' {
+			return nil, ps.errorf(ps.pos, "expected an array such as ['a','b'] or a path after %q", ps.src[opAt:opAt+n])
+		}
+	}
 	b, err := ps.operand(depth)
 	if err != nil {
 		return nil, err
@@ -145,8 +160,60 @@ func cmpAt(s string) (cmpOp, int) {
 		return cmpLt, 1
 	case strings.HasPrefix(s, ">"):
 		return cmpGt, 1
+	case strings.HasPrefix(s, "=~"):
+		return cmpRegex, 2
+	case hasWord(s, "nin"):
+		return cmpNin, 3
+	case hasWord(s, "in"):
+		return cmpIn, 2
 	}
 	return 0, 0
+}
+
+// hasWord reports whether s starts with the keyword w standing alone.
+func hasWord(s, w string) bool {
+	return strings.HasPrefix(s, w) && (len(s) == len(w) || strings.IndexByte(" \t\r\n[@$", s[len(w)]) >= 0)
+}
+
+// regex reads a /pattern/ literal with an optional i flag. Jayway matches the whole
+// string, so the pattern is anchored.
+func (ps *parser) regex() (*regexp.Regexp, error) {
+	start := ps.pos
+	if ps.peek() != '/' {
+		return nil, ps.errorf(ps.pos, "expected a regular expression such as /^a.*/ after '=~', found %s", quoteByte(ps.src, ps.pos))
+	}
+	ps.pos++
+	var b strings.Builder
+	for {
+		if ps.pos >= len(ps.src) {
+			return nil, ps.errorf(start, "unterminated regular expression, expected a closing '/'")
+		}
+		c := ps.src[ps.pos]
+		if c == '/' {
+			break
+		}
+		if c == '\\' && ps.pos+1 < len(ps.src) && ps.src[ps.pos+1] == '/' {
+			c = '/'
+			ps.pos++
+		} else if c == '\\' && ps.pos+1 < len(ps.src) {
+			b.WriteByte(c)
+			ps.pos++
+			c = ps.src[ps.pos]
+		}
+		b.WriteByte(c)
+		ps.pos++
+	}
+	ps.pos++
+	flags := ""
+	if ps.peek() == 'i' {
+		flags = "(?i)"
+		ps.pos++
+	}
+	re, err := regexp.Compile(flags + "^(?:" + b.String() + ")$")
+	if err != nil {
+		return nil, ps.errorf(start, "invalid regular expression: %v", err)
+	}
+	return re, nil
 }
 
 func (ps *parser) operand(depth int) (operand, error) {
@@ -184,6 +251,36 @@ func (ps *parser) operand(depth int) (operand, error) {
 			return operand{}, err
 		}
 		return operand{lit: n}, nil
+	case c == '[':
+		ps.pos++
+		list := []any{}
+		for {
+			ps.skipSpace()
+			if ps.peek() == ']' && len(list) == 0 {
+				ps.pos++
+				return operand{lit: list}, nil
+			}
+			if depth >= maxNesting {
+				return operand{}, ps.errorf(ps.pos, "array literal nested more than %d deep", maxNesting)
+			}
+			item, err := ps.operand(depth + 1)
+			if err != nil {
+				return operand{}, err
+			}
+			if item.kind != operandLiteral {
+				return operand{}, ps.errorf(start, "array literals in filters hold only strings, numbers, true, false and null")
+			}
+			list = append(list, item.lit)
+			ps.skipSpace()
+			if ps.peek() == ',' {
+				ps.pos++
+				continue
+			}
+			if err := ps.expect(']', "to close the array literal"); err != nil {
+				return operand{}, err
+			}
+			return operand{lit: list}, nil
+		}
 	}
 	for _, w := range [...]struct {
 		word string
@@ -215,7 +312,26 @@ func (e *expr) match(root, cur any) bool {
 		return ok
 	}
 	a, aok := e.a.value(root, cur)
+	if e.cmp == cmpRegex {
+		s, ok := a.(string)
+		return aok && ok && e.re.MatchString(s)
+	}
 	b, bok := e.b.value(root, cur)
+	switch e.cmp {
+	case cmpIn, cmpNin:
+		list, ok := b.([]any)
+		if !aok || !bok || !ok {
+			return false
+		}
+		found := false
+		for _, v := range list {
+			if Equal(a, v) {
+				found = true
+				break
+			}
+		}
+		return found == (e.cmp == cmpIn)
+	}
 	if e.cmp == cmpNe {
 		return !aok || !bok || !Equal(a, b)
 	}

@@ -125,10 +125,16 @@ func TestParseErrors(t *testing.T) {
 		{"$[99999999999]", 2, "out of range"},
 		{"$[::0]", 4, "step must not be 0"},
 		{"$[?(@.a ==)]", 10, "expected '@', '$'"},
-		{"$[?(@.a =~ /x/)]", 8, "not supported"},
+		{"$[?(@.a =~ x)]", 11, "expected a regular expression"},
+		{"$[?(@.a =~ /x)]", 11, "unterminated regular expression"},
+		{"$[?(@.a =~ /(/)]", 11, "invalid regular expression"},
+		{"$[?(@.a in 'x')]", 11, "expected an array"},
+		{"$[?(@.a in [@.b])]", 11, "array literals in filters hold only"},
+		{"$[?(@.a in ['x')]", 15, "expected ']' to close the array literal"},
 		{"$[?(@.a]", 7, "expected ')'"},
 		{"$[?@.a]", 3, "expected '('"},
 		{"$.a b", 3, "expected '.' or '['"},
+		{"$.a.length()", 10, "functions such as length() are not supported"},
 		{"$[?(@.a == 1e)]", 11, "invalid number"},
 		{"$" + strings.Repeat("[?(@", 40), 0, "nested more than"},
 	}
@@ -281,6 +287,15 @@ func TestGetIndefinite(t *testing.T) {
 		{"$.store.bicycle[?(@.color)].price", `[19.95]`},
 		{"$.car[?(@.cdr == true)]", `[{"cdr":true}]`},
 		{"$..[?(@.price > 20)].title", `["The Lord of the Rings"]`},
+		{"$.store.book[?(@.author =~ /.*Tolkien/)].price", `[22.99]`},
+		{"$.store.book[?(@.author =~ /tolkien/)].price", `[]`},
+		{"$.store.book[?(@.author =~ /.*TOLKIEN/i)].price", `[22.99]`},
+		{"$.store.book[?(@.price =~ /.*/)].price", `[]`},
+		{"$.store.book[?(@.category in ['reference', 'poetry'])].title", `["Sayings of the Century"]`},
+		{"$.store.book[?(@.price in [8.95, 8.99])].title", `["Sayings of the Century","Moby Dick"]`},
+		{"$.store.book[?(@.category nin ['fiction'])].title", `["Sayings of the Century"]`},
+		{"$.store.book[?(@.isbn nin [])].title", `["Moby Dick","The Lord of the Rings"]`},
+		{"$.bar[?(@ in $.bar)]", `["a","b","c"]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

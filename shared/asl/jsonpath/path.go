@@ -126,6 +126,9 @@ func Parse(s string) (*Path, error) {
 		return nil, err
 	}
 	if ps.pos < len(s) {
+		if s[ps.pos] == '(' {
+			return nil, ps.errorf(ps.pos, "JSONPath functions such as length() are not supported; expected '.' or '['")
+		}
 		return nil, ps.errorf(ps.pos, "expected '.' or '[', found %s", quoteByte(s, ps.pos))
 	}
 	p.segs = segs
