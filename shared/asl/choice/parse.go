@@ -1,6 +1,7 @@
 package choice
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -25,7 +26,7 @@ func Parse(v any, loc string) (*Rule, error) {
 
 // ParseJSON is Parse for a rule in JSON text.
 func ParseJSON(data []byte, loc string) (*Rule, error) {
-	d := json.NewDecoder(strings.NewReader(string(data)))
+	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {

@@ -437,8 +437,10 @@ func intArg(c *Call, args []any, i int, what string) (int64, error) {
 	if !ok {
 		return 0, fail(c, "%s (%s argument) must be an integer, found %s", what, ordinal(i), describe(args[i]))
 	}
+	// Beyond 2^53 doubles are no longer integers apart; refusing them also keeps the
+	// arithmetic of ArrayRange and MathRandom clear of int64 overflow.
 	r := math.Floor(f + 0.5)
-	if math.IsNaN(r) || r < math.MinInt64/2 || r > math.MaxInt64/2 {
+	if math.IsNaN(r) || math.Abs(r) > 1<<53 {
 		return 0, fail(c, "%s (%s argument) is out of range, found %s", what, ordinal(i), describe(args[i]))
 	}
 	return int64(r), nil

@@ -78,6 +78,15 @@ func merge(m map[string]any, names []string) map[string]any {
 	return out
 }
 
+func hasAll(m map[string]any, names []string) bool {
+	for _, n := range names {
+		if _, ok := m[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // walk evaluates segment i onwards from cur, appending matches to out. upDefinite says
 // that every segment before i was definite, in which case a failure is an error rather
 // than an empty branch.
@@ -220,6 +229,11 @@ func (p *Path) descend(root any, inner *segment, cur any, i int, out *[]any) err
 			if err := p.walk(root, m, i+1, false, out); err != nil {
 				return err
 			}
+		}
+	} else if inner.kind == segNames && i == len(p.segs)-1 {
+		// As in Jayway, a scan for ['a','b'] selects the objects holding all the names.
+		if m, ok := cur.(map[string]any); ok && hasAll(m, inner.names) {
+			*out = append(*out, merge(m, inner.names))
 		}
 	} else if err := p.apply(root, inner, cur, i, false, out); err != nil {
 		return err

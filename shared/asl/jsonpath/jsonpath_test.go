@@ -267,6 +267,8 @@ func TestGetIndefinite(t *testing.T) {
 		{"$..book[2].title", `["Moby Dick"]`},
 		{"$..book[-1:].title", `["The Lord of the Rings"]`},
 		{"$.car..*", `[true]`},
+		{"$..['color','price']", `[{"color":"red","price":19.95}]`},
+		{"$..['bicycle','expensive'].color", `["red"]`},
 		{"$['foo','expensive'].x", `[]`},
 		{"$.store.book[?(@.price < 10)].title", `["Sayings of the Century","Moby Dick"]`},
 		{"$.store.book[?(@.price<10)].title", `["Sayings of the Century","Moby Dick"]`},
