@@ -18,6 +18,7 @@ import (
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/local/fileartifact"
 	"github.com/relais-ci/relais/shared/pipeline"
 )
 
@@ -190,7 +191,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			store := dirStore{root: t.TempDir()}
+			store := newStore(t)
 			src := New(store, map[string]string{"acme/app": f.dir}, nil)
 			res, err := src.Run(t.Context(), job(tc.declared, tc.revisions))
 			must(t, err)
@@ -244,7 +245,7 @@ func TestRunFails(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			store := dirStore{root: t.TempDir()}
+			store := newStore(t)
 			src := New(store, map[string]string{"acme/app": f.dir}, nil)
 			res, err := src.Run(t.Context(), job(tc.declared, tc.revisions))
 			must(t, err)
@@ -262,7 +263,7 @@ func TestRunFails(t *testing.T) {
 // action rewrites the same artifact).
 func TestSameCommitSameZip(t *testing.T) {
 	f := newRepo(t)
-	store := dirStore{root: t.TempDir()}
+	store := newStore(t)
 	src := New(store, map[string]string{"acme/app": f.dir}, nil)
 	var got [][]byte
 	for range 2 {
@@ -295,4 +296,12 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func newStore(t *testing.T) *fileartifact.Store {
+	t.Helper()
+	s, err := fileartifact.New(t.TempDir())
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/local/fileartifact"
 	"github.com/relais-ci/relais/shared/pipeline"
 )
 
@@ -24,7 +25,7 @@ func TestRun(t *testing.T) {
 	sum := md5.Sum(content)
 
 	t.Run("copies the object and reports it", func(t *testing.T) {
-		store := dirStore{root: t.TempDir()}
+		store := newStore(t)
 		res, err := New(store, root, nil).Run(t.Context(), job(map[string]string{"S3Bucket": "releases", "S3ObjectKey": "app/app.zip"}))
 		must(t, err)
 		if res.Status != core.ActionSucceeded {
@@ -51,7 +52,7 @@ func TestRun(t *testing.T) {
 	})
 
 	t.Run("other content, other version", func(t *testing.T) {
-		store := dirStore{root: t.TempDir()}
+		store := newStore(t)
 		a, err := New(store, root, nil).Run(t.Context(), job(map[string]string{"S3Bucket": "releases", "S3ObjectKey": "app/app.zip"}))
 		must(t, err)
 		b, err := New(store, root, nil).Run(t.Context(), job(map[string]string{"S3Bucket": "releases", "S3ObjectKey": "other.zip"}))
@@ -76,7 +77,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, tc := range fails {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := New(dirStore{root: t.TempDir()}, root, nil).Run(t.Context(), job(tc.cfg))
+			res, err := New(newStore(t), root, nil).Run(t.Context(), job(tc.cfg))
 			must(t, err)
 			if res.Status != core.ActionFailed || res.Error == nil || res.Error.Code != tc.wantCode || !strings.Contains(res.Error.Message, tc.wantMsg) {
 				t.Errorf("got %s %+v, want Failed %s containing %q", res.Status, res.Error, tc.wantCode, tc.wantMsg)
@@ -111,4 +112,12 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func newStore(t *testing.T) *fileartifact.Store {
+	t.Helper()
+	s, err := fileartifact.New(t.TempDir())
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
 }
