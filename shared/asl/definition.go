@@ -58,6 +58,8 @@ type stateBase struct {
 	ResultSelector *template
 	Retry          []Retrier
 	Catch          []Catcher
+	// usesContext: some field of the state reads the context object ($$).
+	usesContext bool
 }
 
 func (s *stateBase) Name() string       { return s.name }
@@ -583,7 +585,7 @@ func (p *parser) state(name string, obj map[string]any, loc string) State {
 	optional := append([]string{"Type", "Comment"}, allowed...)
 	p.fields(obj, loc, required, optional)
 
-	base := stateBase{name: name, kind: kind}
+	base := stateBase{name: name, kind: kind, usesContext: refersToContext(obj)}
 	base.Comment = p.optString(obj, loc, "Comment")
 	if contains(allowed, "Next") {
 		base.Next = p.optString(obj, loc, "Next")
@@ -955,4 +957,26 @@ func (p *parser) catchers(v any, loc string) []Catcher {
 		out = append(out, c)
 	}
 	return out
+}
+
+// refersToContext reports whether any string in v mentions "$$" (a context object path,
+// possibly inside an intrinsic function); conservative by design.
+func refersToContext(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			if refersToContext(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if refersToContext(e) {
+				return true
+			}
+		}
+	case string:
+		return strings.Contains(v, "$$")
+	}
+	return false
 }

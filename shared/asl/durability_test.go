@@ -74,7 +74,7 @@ func durableEngine(store Store, clock *FakeClock, tokens chan<- string, flaky *s
 		n, _ := intValue(p.(map[string]any)["n"])
 		return map[string]any{"n": jsonInt(n + 1)}, nil
 	})
-	return New(Options{Store: store, Clock: clock, Tasks: reg, Logger: slog.New(slog.DiscardHandler)})
+	return New(Options{Store: store, Clock: clock, Tasks: reg, Logger: slog.New(slog.DiscardHandler), CheckpointInterval: -1})
 }
 
 // drive runs an engine's execution to its end: it answers every callback token it sees and

@@ -45,18 +45,24 @@ type Options struct {
 	Region, AccountID string
 	// HistoryLimit overrides the 25,000-event history limit (tests).
 	HistoryLimit int
+	// CheckpointInterval is the least time between two background checkpoints of one
+	// execution: changes made meanwhile go into the next one. 0 means 2ms; negative means
+	// checkpoint after every change. Terminal states, Stop and History always checkpoint
+	// at once. A crash loses at most this much progress, which Resume redoes.
+	CheckpointInterval time.Duration
 }
 
 // Engine runs state machines. It is safe for concurrent use; every execution runs in its
 // own goroutines, and executions share no lock on the hot path.
 type Engine struct {
-	store        Store
-	clock        Clock
-	tasks        *Registry
-	log          *slog.Logger
-	region       string
-	account      string
-	historyLimit int
+	store              Store
+	clock              Clock
+	tasks              *Registry
+	log                *slog.Logger
+	region             string
+	account            string
+	historyLimit       int
+	checkpointInterval time.Duration
 
 	mu       sync.RWMutex
 	machines map[string]*machineEntry // by name
@@ -74,7 +80,7 @@ type machineEntry struct {
 // an earlier process.
 func New(o Options) *Engine {
 	e := &Engine{store: o.Store, clock: o.Clock, tasks: o.Tasks, log: o.Logger, region: o.Region, account: o.AccountID,
-		historyLimit: o.HistoryLimit, machines: map[string]*machineEntry{}, live: map[string]*execution{}}
+		historyLimit: o.HistoryLimit, checkpointInterval: o.CheckpointInterval, machines: map[string]*machineEntry{}, live: map[string]*execution{}}
 	if e.store == nil {
 		e.store = NewMemStore()
 	}
@@ -92,6 +98,9 @@ func New(o Options) *Engine {
 	}
 	if e.account == "" {
 		e.account = "123456789012"
+	}
+	if e.checkpointInterval == 0 {
+		e.checkpointInterval = 2 * time.Millisecond
 	}
 	if e.historyLimit <= 0 {
 		e.historyLimit = HistoryLimit

@@ -38,6 +38,25 @@ type frame struct {
 	LastEvent   int64     `json:"lastEvent"`          // previousEventId for the next event
 
 	wake chan struct{} // signalled when Callback or Heartbeat change
+
+	inputJSON string // Input rendered as JSON, when already known
+	exitJSON  string // the output of the state just exited, rendered
+	encoded   []byte // the frame's JSON once it has succeeded (it no longer changes)
+}
+
+type frameJSON frame // frame without its MarshalJSON
+
+// MarshalJSON caches the encoding of a finished frame: a Map's checkpoints re-encode
+// the whole tree, and most of it is finished iterations.
+func (f *frame) MarshalJSON() ([]byte, error) {
+	if f.encoded != nil {
+		return f.encoded, nil
+	}
+	b, err := json.Marshal((*frameJSON)(f))
+	if err == nil && f.Status == frameSucceeded {
+		f.encoded = b
+	}
+	return b, err
 }
 
 const (

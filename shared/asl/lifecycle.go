@@ -13,13 +13,26 @@ func (x *execution) run(ctx context.Context) {
 	wctx := context.WithoutCancel(ctx)
 	go func() {
 		defer close(ckDone)
+		interval := x.eng.checkpointInterval
 		for {
 			select {
 			case <-x.dirty:
-				x.flush(wctx)
 			case <-stopCk:
 				return
 			}
+			if interval > 0 {
+				// Batch the changes of the next moments into one checkpoint. This is a
+				// throughput knob on real time, not execution semantics, so it does not
+				// use the engine clock.
+				t := time.NewTimer(interval)
+				select {
+				case <-t.C:
+				case <-stopCk:
+					t.Stop()
+					return
+				}
+			}
+			x.flush(wctx)
 		}
 	}()
 	if x.m.TimeoutSeconds > 0 {
@@ -109,7 +122,8 @@ func (x *execution) checkpointData() (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("snapshot execution %s: %w", x.rec.ARN, err)
 	}
 	evs := x.pending
-	x.pending = nil
+	x.pending = x.spare[:0]
+	x.spare = nil
 	x.rec.EventCount = x.nextID - 1
 	rec := x.rec
 	rec.Snapshot = snap
@@ -124,10 +138,14 @@ func (x *execution) flush(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if err := x.eng.store.Checkpoint(ctx, cp); err != nil {
+	err = x.eng.store.Checkpoint(ctx, cp)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err != nil {
 		x.eng.log.Error("checkpoint failed", "execution_id", x.rec.ARN, "err", err)
-		x.mu.Lock()
 		x.pending = append(cp.Events, x.pending...)
-		x.mu.Unlock()
+		return
 	}
+	clear(cp.Events)
+	x.spare = cp.Events[:0] // the Store does not keep the slice: reuse it
 }

@@ -25,6 +25,7 @@ type execution struct {
 	root      *frame
 	frames    map[string]*frame
 	pending   []Event
+	spare     []Event // a drained pending slice, reused
 	nextID    int64
 	end       *endRequest // why the run is being cut short, if it is
 	abandoned bool        // engine closed: write nothing more
@@ -102,6 +103,15 @@ func (x *execution) emit(fr *frame, ev Event) int64 {
 	return x.emitLocked(fr, ev)
 }
 
+// ctxFor returns the context object for a state of fr, or nil when the state never
+// reads it (building it costs more than many states' whole work).
+func (x *execution) ctxFor(fr *frame, st State) any {
+	if !st.common().usesContext {
+		return nil
+	}
+	return x.contextDoc(fr, st.Name(), "", nil)
+}
+
 // contextDoc builds the context object ($$) for a state of fr.
 func (x *execution) contextDoc(fr *frame, stateName, token string, item map[string]any) map[string]any {
 	x.mu.Lock()
@@ -166,6 +176,7 @@ func (x *execution) runFrame(ctx context.Context, fr *frame, b *Branch) {
 		default:
 			fr.State = o.next
 			fr.Input = o.output
+			fr.inputJSON, fr.exitJSON = fr.exitJSON, ""
 			fr.Entered = false
 			fr.RetryCount = 0
 			fr.Retries = nil
@@ -255,11 +266,16 @@ func (x *execution) step(ctx context.Context, fr *frame, st State, b *Branch) ou
 		fr.Entered = true
 		fr.EnteredTime = x.now()
 		fr.Visit++
+		in := fr.inputJSON
+		if in == "" {
+			in = compactJSON(raw)
+		}
+		fr.inputJSON = ""
 		x.emitLocked(fr, Event{Type: st.Type() + "StateEntered", StateEnteredEventDetails: &StateEnteredEventDetails{
-			Name: st.Name(), Input: compactJSON(raw), InputDetails: &DataDetails{}}})
+			Name: st.Name(), Input: in, InputDetails: &DataDetails{}}})
 	}
 	x.mu.Unlock()
-	ctxDoc := x.contextDoc(fr, st.Name(), "", nil)
+	ctxDoc := x.ctxFor(fr, st)
 
 	eff := raw
 	if _, isFail := st.(*FailState); !isFail {
@@ -298,8 +314,12 @@ func (x *execution) step(ctx context.Context, fr *frame, st State, b *Branch) ou
 }
 
 func (x *execution) exitState(fr *frame, st State, out any) {
-	x.emit(fr, Event{Type: st.Type() + "StateExited", StateExitedEventDetails: &StateExitedEventDetails{
-		Name: st.Name(), Output: compactJSON(out), OutputDetails: &DataDetails{}}})
+	s := compactJSON(out)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	fr.exitJSON = s // the next state's input, already rendered
+	x.emitLocked(fr, Event{Type: st.Type() + "StateExited", StateExitedEventDetails: &StateExitedEventDetails{
+		Name: st.Name(), Output: s, OutputDetails: &DataDetails{}}})
 }
 
 func (x *execution) choose(s *ChoiceState, eff, ctxDoc any) outcome {
@@ -508,7 +528,7 @@ func (x *execution) attempt(ctx context.Context, fr *frame, st State, raw, eff a
 		case s.HasResult:
 			result = s.Result
 		case c.Parameters != nil:
-			v, e := c.Parameters.eval(eff, x.contextDoc(fr, st.Name(), "", nil))
+			v, e := c.Parameters.eval(eff, x.ctxFor(fr, st))
 			if e != nil {
 				return nil, asASLError(e)
 			}
@@ -530,7 +550,10 @@ func (x *execution) attempt(ctx context.Context, fr *frame, st State, raw, eff a
 	if err != nil {
 		return nil, err
 	}
-	ctxDoc := x.contextDoc(fr, st.Name(), "", nil)
+	var ctxDoc any
+	if c.ResultSelector != nil || c.OutputPath.path != nil {
+		ctxDoc = x.ctxFor(fr, st)
+	}
 	if c.ResultSelector != nil {
 		v, e := c.ResultSelector.eval(result, ctxDoc)
 		if e != nil {
@@ -550,7 +573,7 @@ func (x *execution) parameters(fr *frame, st State, eff any) (any, *Error) {
 	if c.Parameters == nil {
 		return eff, nil
 	}
-	v, err := c.Parameters.eval(eff, x.contextDoc(fr, st.Name(), "", nil))
+	v, err := c.Parameters.eval(eff, x.ctxFor(fr, st))
 	return v, asASLError(err)
 }
 
@@ -640,7 +663,11 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 	if !resumeCallback {
 		params := eff
 		if s.Parameters != nil {
-			v, err := s.Parameters.eval(eff, x.contextDoc(fr, s.Name(), token, nil))
+			var tctx any
+			if s.usesContext {
+				tctx = x.contextDoc(fr, s.Name(), token, nil)
+			}
+			v, err := s.Parameters.eval(eff, tctx)
 			if err != nil {
 				x.mu.Lock()
 				fr.Phase = ""
@@ -964,7 +991,7 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 	if s.Distributed {
 		return nil, NewError(ErrNameRuntime, "Map state %q: Distributed Map (ProcessorConfig Mode DISTRIBUTED, ItemReader, ItemBatcher or ResultWriter) is not supported by this interpreter", s.Name())
 	}
-	ctxDoc := x.contextDoc(fr, s.Name(), "", nil)
+	ctxDoc := x.ctxFor(fr, s)
 	itemsV, e := applyPath(s.ItemsPath, eff, ctxDoc, "ItemsPath")
 	if e != nil {
 		return nil, e
@@ -1028,7 +1055,11 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 		for i, item := range items {
 			input := item
 			if s.ItemSelector != nil {
-				v, err := s.ItemSelector.eval(eff, x.contextDoc(fr, s.Name(), "", map[string]any{"Index": jsonInt(int64(i)), "Value": item}))
+				var itemCtx any
+				if s.usesContext {
+					itemCtx = x.contextDoc(fr, s.Name(), "", map[string]any{"Index": jsonInt(int64(i)), "Value": item})
+				}
+				v, err := s.ItemSelector.eval(eff, itemCtx)
 				if err != nil {
 					return nil, asASLError(err)
 				}

@@ -23,7 +23,8 @@ type Store interface {
 	// Checkpoint atomically writes cp.Execution (insert when cp.Create, else update) and
 	// appends cp.Events, whose IDs continue the execution's history without gaps. With
 	// cp.Create it fails with an error wrapping ErrExecutionAlreadyExists when a row with
-	// that ARN exists, and writes nothing.
+	// that ARN exists, and writes nothing. The Store must not keep cp.Events or
+	// cp.Execution.Snapshot after it returns (the engine reuses them).
 	Checkpoint(ctx context.Context, cp Checkpoint) error
 	// Execution returns the execution row by ARN.
 	Execution(ctx context.Context, arn string) (ExecutionRecord, error)

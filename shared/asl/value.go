@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/relais-ci/relais/shared/asl/jsonpath"
@@ -13,13 +14,36 @@ func jsonNumber(s string) json.Number { return json.Number(s) }
 
 // compactJSON renders a JSON value as Step Functions prints it: compact, no HTML escaping.
 func compactJSON(v any) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		if isPlainString(v) {
+			return `"` + v + `"`
+		}
+	case json.Number:
+		return string(v)
+	}
+	b := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(b)
+	b.Reset()
+	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return "null"
 	}
 	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func isPlainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // intValue returns v as an int64 when it is an integral JSON number.
