@@ -621,22 +621,23 @@ func (b *build) commandPhase(t PhaseType, ph *buildspec.Phase) phaseEnd {
 
 // commands runs commands in the session until one fails.
 func (b *build) commands(cmds []string) phaseEnd {
-	for _, c := range cmds {
-		b.log.agent("Running command " + strings.TrimRight(c, "\n"))
-		rc, err := b.sess.run(c, b.done)
-		var st stopped
-		switch {
-		case errors.As(err, &st):
-			b.sess.kill()
-			return b.interruption()
-		case err != nil:
-			return phaseEnd{StatusFault, CodeInternalError, err.Error()}
-		case rc != 0:
-			reason := fmt.Sprintf("exit status %d", rc)
-			c = strings.TrimRight(c, "\n")
-			b.log.agent(fmt.Sprintf("Command did not exit successfully %s %s", c, reason))
-			return phaseEnd{StatusFailed, CodeCommandError, fmt.Sprintf("Error while executing command: %s. Reason: %s", c, reason)}
-		}
+	if len(cmds) == 0 {
+		return ok
+	}
+	logStart := func(i int) { b.log.agent("Running command " + strings.TrimRight(cmds[i], "\n")) }
+	idx, rc, err := b.sess.runBlock(cmds, logStart, b.done)
+	var st stopped
+	switch {
+	case errors.As(err, &st):
+		b.sess.kill()
+		return b.interruption()
+	case err != nil:
+		return phaseEnd{StatusFault, CodeInternalError, err.Error()}
+	case idx < len(cmds):
+		c := strings.TrimRight(cmds[idx], "\n")
+		reason := fmt.Sprintf("exit status %d", rc)
+		b.log.agent(fmt.Sprintf("Command did not exit successfully %s %s", c, reason))
+		return phaseEnd{StatusFailed, CodeCommandError, fmt.Sprintf("Error while executing command: %s. Reason: %s", c, reason)}
 	}
 	return ok
 }
