@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -341,5 +342,42 @@ func BenchmarkEval(b *testing.B) {
 		if ok, err := r.Eval(in, nil); err != nil || !ok {
 			b.Fatal(ok, err)
 		}
+	}
+}
+
+// TestConcurrentUse evaluates one parsed rule from many goroutines; go test -race checks
+// the claim that a *Rule is safe for concurrent use.
+func TestConcurrentUse(t *testing.T) {
+	in := doc(t, input)
+	r, err := choice.ParseJSON([]byte(`{"Or":[{"Variable":"$.missing","IsPresent":true},{"Variable":"$.file","StringMatches":"log-*.txt"}],"Next":"N"}`), "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if ok, err := r.Eval(in, nil); err != nil || !ok {
+					t.Errorf("Eval = %v, %v; want true", ok, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestErrorStrings(t *testing.T) {
+	r, err := choice.ParseJSON([]byte(`{"Variable":"$.nope","IsNull":true,"Next":"N"}`), "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Eval(map[string]any{}, nil)
+	if got, want := err.Error(), `choice rule Variable: path $.nope: no member "nope" at $`; got != want {
+		t.Errorf("EvalError = %q, want %q", got, want)
+	}
+	_, err = choice.ParseJSON([]byte(`{`), "C")
+	if err == nil || !strings.HasPrefix(err.Error(), "invalid Choice rule: C: not valid JSON") {
+		t.Errorf("ParseJSON({) error = %v, want one saying the JSON is invalid", err)
 	}
 }

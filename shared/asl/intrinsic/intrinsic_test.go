@@ -6,6 +6,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -404,5 +405,34 @@ func BenchmarkNested(b *testing.B) {
 		if _, err := c.Eval(env); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestConcurrentUse evaluates one parsed call from many goroutines; go test -race checks
+// the claim that a *Call is safe for concurrent use.
+func TestConcurrentUse(t *testing.T) {
+	c, err := intrinsic.Parse(`States.Format('{} {}', States.JsonToString($.someJson), States.MathRandom(1, 10))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := intrinsic.Env{Input: doc(t, input), Context: doc(t, context)}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if _, err := c.Eval(env); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestErrorString(t *testing.T) {
+	_, err := intrinsic.Parse(`States.Nope()`)
+	if got, want := err.Error(), `invalid intrinsic function "States.Nope()" at offset 0: unknown intrinsic function "States.Nope"`; got != want {
+		t.Errorf("SyntaxError = %q, want %q", got, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -508,4 +509,80 @@ func BenchmarkSet(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestQuotedNameEscapes(t *testing.T) {
+	d := map[string]any{"a\nb": 1, "tab\there": 2, "é": 3, "😀": 4, "a/b": 5, `q"'\`: 6}
+	tests := []struct {
+		path string
+		want any
+	}{
+		{`$['a\nb']`, 1},
+		{`$["tab\there"]`, 2},
+		{`$['\u00e9']`, 3},
+		{`$['\ud83d\ude00']`, 4},
+		{`$['a\/b']`, 5},
+		{`$['q"\'\\']`, 6},
+		{`$["q\"'\\"]`, 6},
+	}
+	for _, tt := range tests {
+		got, err := jsonpath.MustParse(tt.path).Get(d)
+		if err != nil || got != tt.want {
+			t.Errorf("Get(%s) = %v, %v; want %v", tt.path, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{`$['\u12']`, `$['\uzzzz']`, `$['\`} {
+		if _, err := jsonpath.Parse(bad); err == nil {
+			t.Errorf("Parse(%s) succeeded, want a syntax error", bad)
+		}
+	}
+}
+
+func TestGoNumbers(t *testing.T) {
+	d := map[string]any{"items": []any{map[string]any{"n": 1}, map[string]any{"n": 2.5}, map[string]any{"n": int64(3)}}}
+	got, err := jsonpath.MustParse("$.items[?(@.n >= 2)].n").Get(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]any{2.5, int64(3)}, got); diff != "" {
+		t.Errorf("filter over Go numbers mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestErrorStrings(t *testing.T) {
+	_, err := jsonpath.Parse("$.a[")
+	if got, want := err.Error(), `invalid JSONPath "$.a[" at offset 4: expected '*', '?(', a quoted name, an index or a slice after '[' at offset 3, found end of path`; got != want {
+		t.Errorf("SyntaxError = %q, want %q", got, want)
+	}
+	_, err = jsonpath.Set(map[string]any{"a": "s"}, jsonpath.MustParse("$.a.b"), 1)
+	if got, want := err.Error(), `result path $.a.b: expected an object to hold member "b", found a string at $.a`; got != want {
+		t.Errorf("ResultPathError = %q, want %q", got, want)
+	}
+	if !jsonpath.MustParse("$").IsRoot() || jsonpath.MustParse("$.a").IsRoot() {
+		t.Errorf("IsRoot is wrong for $ or $.a")
+	}
+}
+
+// TestConcurrentUse runs one parsed path from many goroutines; go test -race checks the
+// claim that a *Path is safe for concurrent use.
+func TestConcurrentUse(t *testing.T) {
+	d := doc(t, store)
+	p := jsonpath.MustParse("$.store.book[?(@.price < $.expensive)].title")
+	set := jsonpath.MustParse("$.store.bicycle.owner")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if _, err := p.Get(d); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := jsonpath.Set(d, set, "me"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
