@@ -29,6 +29,7 @@ type stdio struct {
 
 // commands lists every subcommand by name.
 var commands = map[string]command{
+	"build":    {"run a buildspec here as CodeBuild would", runBuild},
 	"validate": {"check pipeline declarations against CodePipeline's rules", runValidate},
 }
 
