@@ -180,11 +180,12 @@ func ExecutionStore(t *testing.T, newStore func(t *testing.T) core.ExecutionStor
 
 	t.Run("list is newest first and pages", func(t *testing.T) {
 		s := newStore(t)
-		// Created out of order, with another pipeline's executions in between, so that
-		// neither write order nor a missing pipeline condition can pass for sorting.
+		// Created out of order, with another pipeline's executions in between, and ids
+		// that sort otherwise than start times, so that neither write order, nor id
+		// order, nor a missing pipeline condition can pass for sorting.
 		var want []core.Execution
 		for _, i := range rand.New(rand.NewPCG(1, 2)).Perm(7) {
-			want = append(want, mustCreate(t, s, execution("build", id("e", i), at(i))))
+			want = append(want, mustCreate(t, s, execution("build", id("e", i), at((i*5)%7))))
 			mustCreate(t, s, execution("other", id("o", i), at(i)))
 		}
 		slices.SortFunc(want, func(a, b core.Execution) int { return b.StartTime.Compare(a.StartTime) })

@@ -128,6 +128,13 @@ func GateQueue(t *testing.T, newStore func(t *testing.T) core.GateQueue) {
 		if diff := cmp.Diff([]core.Waiter{w2, w1}, waiters(t, s, "build", "Deploy")); diff != "" {
 			t.Errorf("Waiters (-want +got):\n%s", diff)
 		}
+		// Seq grows even when the newest waiter left: a number is never given twice.
+		_, err = s.Dequeue(ctx, "build", "Deploy", "e1")
+		noErr(t, "dequeue the newest", err)
+		w3 := enqueue(t, s, waiter("build", "Deploy", "e3", at(0)))
+		if w3.Seq <= w1.Seq {
+			t.Errorf("enqueue after the newest left: got seq %d, want more than %d", w3.Seq, w1.Seq)
+		}
 	})
 
 	t.Run("empty keys are invalid", func(t *testing.T) {

@@ -105,13 +105,19 @@ func PipelineStore(t *testing.T, newStore func(t *testing.T) core.PipelineStore)
 		if len(got) != 0 {
 			t.Fatalf("empty store: got %d pipelines, want 0", len(got))
 		}
-		var want []core.Pipeline
+		// Versions and creation order both differ from name order.
+		stored := map[string]core.Pipeline{}
 		for _, name := range []string{"deploy", "api", "web", "batch"} {
 			p, err := s.PutPipeline(ctx, pipeline(name, 0, `{"name":"`+name+`"}`))
 			noErr(t, "put "+name, err)
-			want = append(want, p)
+			stored[name] = p
 		}
-		want = []core.Pipeline{want[1], want[3], want[0], want[2]}
+		for _, name := range []string{"api", "api", "batch"} {
+			p, err := s.PutPipeline(ctx, pipeline(name, stored[name].Version, `{"updated":true}`))
+			noErr(t, "update "+name, err)
+			stored[name] = p
+		}
+		want := []core.Pipeline{stored["api"], stored["batch"], stored["deploy"], stored["web"]}
 		got, err = s.ListPipelines(ctx)
 		noErr(t, "list", err)
 		if diff := cmp.Diff(want, got); diff != "" {
