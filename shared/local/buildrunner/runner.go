@@ -245,11 +245,15 @@ func (b *build) run(ctx context.Context) {
 		b.finish()
 		return
 	}
+	defer func() {
+		if b.sess != nil {
+			b.sess.close()
+		}
+	}()
 	if end := b.phase(PhaseDownloadSource, true, b.downloadSource); end.status != StatusSucceeded {
 		b.finish()
 		return
 	}
-	defer b.sess.close()
 
 	// The command phases, with CodeBuild's transitions: a failed INSTALL or PRE_BUILD
 	// ends the build; a failed BUILD still runs POST_BUILD; UPLOAD_ARTIFACTS follows

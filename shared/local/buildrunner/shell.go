@@ -53,6 +53,7 @@ type session struct {
 	r, w    *os.File
 	markers chan marker // block ends and shell exits
 	readEnd chan struct{}
+	quit    chan struct{} // closed by close: nobody waits for markers any more
 
 	mu      sync.Mutex // guards the block state the reader updates
 	onStart func(i int)
@@ -82,7 +83,7 @@ func newSession(path string, bash bool, dir string, env []string, tmp string, pe
 	}
 	return &session{path: path, bash: bash, dir: dir, env: env, tmp: tmp, perCmd: perCmd,
 		onLine: onLine, tokA: randomToken(), tokB: randomToken(), fd: fd,
-		markers: make(chan marker, 4), readEnd: make(chan struct{}), cur: -1}
+		markers: make(chan marker, 4), readEnd: make(chan struct{}), quit: make(chan struct{}), cur: -1}
 }
 
 func randomToken() string {
@@ -225,7 +226,10 @@ func (s *session) handle(line, token []byte) {
 	}
 	m := marker{exited: fields[0] == "X", status: n, cur: s.cur, curDone: s.curDone, curRC: s.curRC}
 	s.mu.Unlock()
-	s.markers <- m
+	select {
+	case s.markers <- m:
+	case <-s.quit:
+	}
 }
 
 // stopped is returned when done closed before the commands ended.
@@ -379,6 +383,7 @@ func (s *session) kill() {
 // does), and waits for the output to drain. A process that left the groups (setsid)
 // and still holds the pipe is not waited for.
 func (s *session) close() {
+	close(s.quit)
 	if s.cmd != nil {
 		_, _ = io.WriteString(s.stdin, "trap - EXIT\nexit 0\n")
 		_ = s.stdin.Close()
