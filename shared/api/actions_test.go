@@ -135,7 +135,9 @@ func TestPutApprovalResult(t *testing.T) {
 		return c.PutApprovalResult(ctx, &codepipeline.PutApprovalResultInput{
 			PipelineName: aws.String("demo"), StageName: aws.String(stage), ActionName: aws.String(action), Token: token,
 			Result: &types.ApprovalResult{Status: status, Summary: aws.String(summary)},
-		}, func(o *codepipeline.Options) { o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, "erin")) })
+		}, func(o *codepipeline.Options) {
+			o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, "erin"))
+		})
 	}
 	releaseRecord := func(t *testing.T, env *apitest.Env, id string) core.ActionExecution {
 		t.Helper()

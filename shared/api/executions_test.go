@@ -27,7 +27,9 @@ func TestStartPipelineExecution(t *testing.T) {
 		out, err := c.StartPipelineExecution(ctx, &codepipeline.StartPipelineExecutionInput{
 			Name:      aws.String("demo"),
 			Variables: []types.PipelineVariable{{Name: aws.String("greeting"), Value: aws.String("bonjour")}},
-		}, func(o *codepipeline.Options) { o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, "bob")) })
+		}, func(o *codepipeline.Options) {
+			o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, "bob"))
+		})
 		if err != nil {
 			t.Fatalf("start: %v", err)
 		}
@@ -273,7 +275,9 @@ func TestStopPipelineExecution(t *testing.T) {
 	stop := func(c *codepipeline.Client, id string, abandon bool) error {
 		_, err := c.StopPipelineExecution(ctx, &codepipeline.StopPipelineExecutionInput{
 			PipelineName: aws.String("demo"), PipelineExecutionId: aws.String(id), Abandon: abandon, Reason: aws.String("bad build"),
-		}, func(o *codepipeline.Options) { o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, "carol")) })
+		}, func(o *codepipeline.Options) {
+			o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, "carol"))
+		})
 		return err
 	}
 
@@ -396,7 +400,9 @@ func TestStageTransitions(t *testing.T) {
 	env, c := setup(t)
 	ctx := context.Background()
 	as := func(user string) func(*codepipeline.Options) {
-		return func(o *codepipeline.Options) { o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, user)) }
+		return func(o *codepipeline.Options) {
+			o.APIOptions = append(o.APIOptions, apitest.WithHeader(api.UserHeader, user))
+		}
 	}
 	transitions := func() map[string]string {
 		got := map[string]string{}
