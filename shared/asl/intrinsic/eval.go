@@ -49,13 +49,13 @@ func (c *Call) eval(env *Env) (any, error) {
 			vals[i] = v
 		}
 	}
-	return c.fn.eval(env, c, vals)
+	return c.fn.eval(env.Rand, c, vals)
 }
 
 // function describes one States.* function.
 type function struct {
 	min, max int // argument counts; max -1 for no limit
-	eval     func(env *Env, c *Call, args []any) (any, error)
+	eval     func(rnd io.Reader, c *Call, args []any) (any, error)
 	// check runs at parse time for problems that literal arguments already show.
 	check func(p *parser, c *Call) error
 }

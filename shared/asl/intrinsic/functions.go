@@ -27,7 +27,7 @@ const (
 	maxRangeItems  = 1000  // ArrayRange output
 )
 
-func format(_ *Env, c *Call, args []any) (any, error) {
+func format(_ io.Reader, c *Call, args []any) (any, error) {
 	tmpl, ok := args[0].(string)
 	if !ok {
 		return nil, fail(c, "the first argument must be a string template, found %s", describe(args[0]))
@@ -80,7 +80,7 @@ func checkFormat(p *parser, c *Call) error {
 	return nil
 }
 
-func stringToJSON(_ *Env, c *Call, args []any) (any, error) {
+func stringToJSON(_ io.Reader, c *Call, args []any) (any, error) {
 	s, ok := args[0].(string)
 	if !ok {
 		return nil, fail(c, "the argument must be a string holding JSON, found %s", describe(args[0]))
@@ -119,7 +119,7 @@ func canonicalNumbers(v any) any {
 	return v
 }
 
-func jsonToString(_ *Env, c *Call, args []any) (any, error) {
+func jsonToString(_ io.Reader, c *Call, args []any) (any, error) {
 	b, err := appendJSON(nil, args[0])
 	if err != nil {
 		return nil, fail(c, "%v", err)
@@ -127,13 +127,13 @@ func jsonToString(_ *Env, c *Call, args []any) (any, error) {
 	return string(b), nil
 }
 
-func array(_ *Env, _ *Call, args []any) (any, error) {
+func array(_ io.Reader, _ *Call, args []any) (any, error) {
 	out := make([]any, len(args))
 	copy(out, args)
 	return out, nil
 }
 
-func arrayPartition(_ *Env, c *Call, args []any) (any, error) {
+func arrayPartition(_ io.Reader, c *Call, args []any) (any, error) {
 	a, err := arrayArg(c, args, 0)
 	if err != nil {
 		return nil, err
@@ -156,7 +156,7 @@ func arrayPartition(_ *Env, c *Call, args []any) (any, error) {
 	return out, nil
 }
 
-func arrayContains(_ *Env, c *Call, args []any) (any, error) {
+func arrayContains(_ io.Reader, c *Call, args []any) (any, error) {
 	a, err := arrayArg(c, args, 0)
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func arrayContains(_ *Env, c *Call, args []any) (any, error) {
 	return false, nil
 }
 
-func arrayRange(_ *Env, c *Call, args []any) (any, error) {
+func arrayRange(_ io.Reader, c *Call, args []any) (any, error) {
 	var n [3]int64
 	for i, what := range [3]string{"the start", "the end", "the step"} {
 		v, err := intArg(c, args, i, what)
@@ -196,7 +196,7 @@ func arrayRange(_ *Env, c *Call, args []any) (any, error) {
 	return out, nil
 }
 
-func arrayGetItem(_ *Env, c *Call, args []any) (any, error) {
+func arrayGetItem(_ io.Reader, c *Call, args []any) (any, error) {
 	a, err := arrayArg(c, args, 0)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func arrayGetItem(_ *Env, c *Call, args []any) (any, error) {
 	return a[i], nil
 }
 
-func arrayLength(_ *Env, c *Call, args []any) (any, error) {
+func arrayLength(_ io.Reader, c *Call, args []any) (any, error) {
 	a, err := arrayArg(c, args, 0)
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func arrayLength(_ *Env, c *Call, args []any) (any, error) {
 	return json.Number(strconv.Itoa(len(a))), nil
 }
 
-func arrayUnique(_ *Env, c *Call, args []any) (any, error) {
+func arrayUnique(_ io.Reader, c *Call, args []any) (any, error) {
 	a, err := arrayArg(c, args, 0)
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func arrayUnique(_ *Env, c *Call, args []any) (any, error) {
 	return out, nil
 }
 
-func base64Encode(_ *Env, c *Call, args []any) (any, error) {
+func base64Encode(_ io.Reader, c *Call, args []any) (any, error) {
 	s, err := limitedString(c, args[0], "data to encode")
 	if err != nil {
 		return nil, err
@@ -246,7 +246,7 @@ func base64Encode(_ *Env, c *Call, args []any) (any, error) {
 	return base64.StdEncoding.EncodeToString([]byte(s)), nil
 }
 
-func base64Decode(_ *Env, c *Call, args []any) (any, error) {
+func base64Decode(_ io.Reader, c *Call, args []any) (any, error) {
 	s, err := limitedString(c, args[0], "Base64 data to decode")
 	if err != nil {
 		return nil, err
@@ -280,7 +280,7 @@ var hashes = map[string]func() hash.Hash{
 
 func hashAlgorithms() string { return "MD5, SHA-1, SHA-256, SHA-384 or SHA-512" }
 
-func hashData(_ *Env, c *Call, args []any) (any, error) {
+func hashData(_ io.Reader, c *Call, args []any) (any, error) {
 	s, err := limitedString(c, args[0], "data to hash")
 	if err != nil {
 		return nil, err
@@ -304,7 +304,7 @@ func checkHash(p *parser, c *Call) error {
 	return nil
 }
 
-func jsonMerge(_ *Env, c *Call, args []any) (any, error) {
+func jsonMerge(_ io.Reader, c *Call, args []any) (any, error) {
 	var objs [2]map[string]any
 	for i := range objs {
 		m, ok := args[i].(map[string]any)
@@ -329,7 +329,7 @@ func checkJSONMerge(p *parser, c *Call) error {
 	return nil
 }
 
-func mathRandom(env *Env, c *Call, args []any) (any, error) {
+func mathRandom(rnd io.Reader, c *Call, args []any) (any, error) {
 	start, err := intArg(c, args, 0, "the start")
 	if err != nil {
 		return nil, err
@@ -350,7 +350,7 @@ func mathRandom(env *Env, c *Call, args []any) (any, error) {
 		r := newJavaRandom(seed)
 		return json.Number(strconv.FormatInt(start+int64(r.nextInt(bound)), 10)), nil
 	}
-	n, err := uniform(env.Rand, uint64(bound))
+	n, err := uniform(rnd, uint64(bound))
 	if err != nil {
 		return nil, fail(c, "reading randomness: %v", err)
 	}
@@ -371,7 +371,7 @@ func uniform(r io.Reader, n uint64) (uint64, error) {
 	}
 }
 
-func mathAdd(_ *Env, c *Call, args []any) (any, error) {
+func mathAdd(_ io.Reader, c *Call, args []any) (any, error) {
 	var sum int64
 	for i := range 2 {
 		n, err := intArg(c, args, i, "the "+ordinal(i)+" value")
@@ -386,7 +386,7 @@ func mathAdd(_ *Env, c *Call, args []any) (any, error) {
 	return json.Number(strconv.FormatInt(sum, 10)), nil
 }
 
-func stringSplit(_ *Env, c *Call, args []any) (any, error) {
+func stringSplit(_ io.Reader, c *Call, args []any) (any, error) {
 	var s [2]string
 	for i, what := range [2]string{"string to split", "delimiter"} {
 		v, ok := args[i].(string)
@@ -403,9 +403,9 @@ func stringSplit(_ *Env, c *Call, args []any) (any, error) {
 	return out, nil
 }
 
-func uuid(env *Env, c *Call, _ []any) (any, error) {
+func uuid(rnd io.Reader, c *Call, _ []any) (any, error) {
 	var u [16]byte
-	if _, err := io.ReadFull(env.Rand, u[:]); err != nil {
+	if _, err := io.ReadFull(rnd, u[:]); err != nil {
 		return nil, fail(c, "reading randomness: %v", err)
 	}
 	u[6] = u[6]&0x0f | 0x40 // version 4
