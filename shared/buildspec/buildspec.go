@@ -149,7 +149,7 @@ type Cache struct {
 // runner refuses them.
 type Batch struct {
 	FastFail bool        `json:"fastFail,omitempty"`
-	Kind     string      `json:"kind"` // build-list, build-graph or build-matrix
+	Kind     string      `json:"kind"` // build-list, build-graph, build-matrix or build-fanout
 	Tasks    []BatchTask `json:"tasks,omitempty"`
 	Line     int         `json:"line"`
 }

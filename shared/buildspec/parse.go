@@ -571,18 +571,22 @@ func (d *decoder) batch(n *yaml.Node, path string) *Batch {
 			b.FastFail = d.boolean(p.value, pp)
 		case "build-list", "build-graph":
 			if b.Kind != "" {
-				d.fail(p.kNode, pp, "a batch has one of build-list, build-graph and build-matrix; this one also has %s", b.Kind)
+				d.fail(p.kNode, pp, "a batch has one of build-list, build-graph, build-matrix and build-fanout; this one also has %s", b.Kind)
 			}
 			b.Kind = p.key
 			b.Tasks = d.batchTasks(p.value, pp, p.key == "build-graph")
-		case "build-matrix":
+		case "build-matrix", "build-fanout":
 			if b.Kind != "" {
-				d.fail(p.kNode, pp, "a batch has one of build-list, build-graph and build-matrix; this one also has %s", b.Kind)
+				d.fail(p.kNode, pp, "a batch has one of build-list, build-graph, build-matrix and build-fanout; this one also has %s", b.Kind)
 			}
 			b.Kind = p.key
+			known := map[string]bool{"static": true, "dynamic": true}
+			if p.key == "build-fanout" {
+				known = map[string]bool{"parallelism": true, "ignore-failure": true}
+			}
 			mps, _ := d.pairs(p.value, pp)
 			for _, mp := range mps {
-				if mp.key != "static" && mp.key != "dynamic" {
+				if !known[mp.key] {
 					d.unknown(mp, pp)
 				}
 			}
@@ -591,7 +595,7 @@ func (d *decoder) batch(n *yaml.Node, path string) *Batch {
 		}
 	}
 	if b.Kind == "" {
-		d.fail(resolve(n), path, "missing build-list, build-graph or build-matrix")
+		d.fail(resolve(n), path, "missing build-list, build-graph, build-matrix or build-fanout")
 	}
 	return b
 }

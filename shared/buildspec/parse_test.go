@@ -231,7 +231,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad report format", "version: 0.2\nphases: {}\nreports:\n  r:\n    files: [x]\n    file-format: XML\n", []Problem{{Line: 6, Path: "reports.r.file-format", Msg: "unknown report format \"XML\": want one of CUCUMBERJSON, JUNITXML, NUNITXML, NUNIT3XML, TESTNGXML, VISUALSTUDIOTRX, CLOVERXML, COBERTURAXML, JACOCOXML, SIMPLECOV"}}},
 		{"bad secondary identifier", "version: 0.2\nphases: {}\nartifacts:\n  files: [a]\n  secondary-artifacts:\n    my-art:\n      files: [b]\n", []Problem{{Line: 6, Path: "artifacts.secondary-artifacts.my-art", Msg: "artifact identifier must be letters, digits and underscores"}}},
 		{"nested secondary", "version: 0.2\nphases: {}\nartifacts:\n  secondary-artifacts:\n    a:\n      secondary-artifacts: {}\n", []Problem{{Line: 6, Path: "artifacts.secondary-artifacts.a.secondary-artifacts", Msg: "unknown key"}}},
-		{"batch without kind", "version: 0.2\nbatch:\n  fast-fail: true\nphases: {}\n", []Problem{{Line: 3, Path: "batch", Msg: "missing build-list, build-graph or build-matrix"}}},
+		{"batch without kind", "version: 0.2\nbatch:\n  fast-fail: true\nphases: {}\n", []Problem{{Line: 3, Path: "batch", Msg: "missing build-list, build-graph, build-matrix or build-fanout"}}},
+		{"two batch kinds", "version: 0.2\nbatch:\n  build-list: []\n  build-fanout:\n    parallelism: 2\nphases: {}\n", []Problem{{Line: 4, Path: "batch.build-fanout", Msg: "a batch has one of build-list, build-graph, build-matrix and build-fanout; this one also has build-list"}}},
+		{"unknown fanout key", "version: 0.2\nbatch:\n  build-fanout:\n    parallel: 2\nphases: {}\n", []Problem{{Line: 4, Path: "batch.build-fanout.parallel", Msg: "unknown key"}}},
 		{"graph task without identifier", "version: 0.2\nbatch:\n  build-graph:\n    - buildspec: b.yml\nphases: {}\n", []Problem{{Line: 4, Path: "batch.build-graph[0].identifier", Msg: "missing: every build-graph task needs an identifier"}}},
 		{"several problems at once", "version: 0.2\nfoo: 1\nphases:\n  build:\n    commands: {a: b}\n  bar: {}\n", []Problem{
 			{Line: 2, Path: "foo", Msg: "unknown key"},
