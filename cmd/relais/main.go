@@ -30,6 +30,7 @@ type stdio struct {
 // commands lists every subcommand by name.
 var commands = map[string]command{
 	"build":    {"run a buildspec here as CodeBuild would", runBuild},
+	"compile":  {"print the state machine (ASL) that runs a pipeline", runCompile},
 	"validate": {"check pipeline declarations against CodePipeline's rules", runValidate},
 }
 
