@@ -3,7 +3,6 @@ package asl
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -373,8 +372,8 @@ func (e *Engine) StartExecution(ctx context.Context, in StartInput) (Execution, 
 	x := e.newExecution(rec, me.m, inputDoc)
 	x.root = &frame{ID: "r", State: me.m.StartAt, Input: inputDoc, Status: frameRunning}
 	x.frames[x.root.ID] = x.root
-	x.emitLocked(nil, Event{Type: EventExecutionStarted, ExecutionStartedEventDetails: &ExecutionStartedEventDetails{
-		Input: compactJSON(inputDoc), InputDetails: &DataDetails{}, RoleArn: rec.RoleArn}})
+	x.emitLocked(nil, Event{Type: EventExecutionStarted, EventDetails: &EventDetails{ExecutionStartedEventDetails: &ExecutionStartedEventDetails{
+		Input: compactJSON(inputDoc), InputDetails: &DataDetails{}, RoleArn: rec.RoleArn}}})
 	x.root.LastEvent = 1
 	cp, err := x.checkpointData()
 	if err != nil {
@@ -672,7 +671,7 @@ func (e *Engine) RedriveExecution(ctx context.Context, arn string) (Execution, e
 	x.root = root
 	resetForRedrive(root)
 	x.registerLocked(root)
-	x.emitLocked(nil, Event{Type: EventExecutionRedriven, ExecutionRedrivenEventDetails: &ExecutionRedrivenEventDetails{RedriveCount: r.RedriveCount}})
+	x.emitLocked(nil, Event{Type: EventExecutionRedriven, EventDetails: &EventDetails{ExecutionRedrivenEventDetails: &ExecutionRedrivenEventDetails{RedriveCount: r.RedriveCount}}})
 	// State events continue from the redrive event.
 	setLastEvent(root, x.nextID-1)
 	cp, err := x.checkpointData()
@@ -699,6 +698,7 @@ func resetForRedrive(fr *frame) {
 		return
 	}
 	fr.Status = frameRunning
+	fr.encoded = nil
 	fr.Err = nil
 	fr.Entered = false
 	fr.RetryCount = 0
@@ -788,8 +788,10 @@ func (e *Engine) Close() {
 }
 
 // marshalSnapshot serialises the frame tree; the caller holds x.mu.
-func marshalSnapshot(root *frame) ([]byte, error) {
-	return json.Marshal(snapshot{Root: root})
+func marshalSnapshot(buf []byte, root *frame) ([]byte, error) {
+	buf = append(buf[:0], `{"root":`...)
+	buf, err := appendFrame(buf, root)
+	return append(buf, '}'), err
 }
 
 // liveDone returns a channel closed when the execution is no longer live here.

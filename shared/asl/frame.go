@@ -44,19 +44,41 @@ type frame struct {
 	encoded   []byte // the frame's JSON once it has succeeded (it no longer changes)
 }
 
-type frameJSON frame // frame without its MarshalJSON
+type frameJSON frame // frame without children, for encoding/json
 
-// MarshalJSON caches the encoding of a finished frame: a Map's checkpoints re-encode
-// the whole tree, and most of it is finished iterations.
-func (f *frame) MarshalJSON() ([]byte, error) {
+// appendFrame encodes a frame tree. Finished and not-yet-started frames do not change, so
+// their encoding is cached: a Map's checkpoints re-encode the whole tree, and most of it
+// is such iterations.
+func appendFrame(buf []byte, f *frame) ([]byte, error) {
 	if f.encoded != nil {
-		return f.encoded, nil
+		return append(buf, f.encoded...), nil
 	}
-	b, err := json.Marshal((*frameJSON)(f))
-	if err == nil && f.Status == frameSucceeded {
-		f.encoded = b
+	start := len(buf)
+	shallow := *(*frameJSON)(f)
+	shallow.Children = nil
+	b, err := json.Marshal(&shallow)
+	if err != nil {
+		return buf, err
 	}
-	return b, err
+	if f.Children == nil {
+		buf = append(buf, b...)
+	} else {
+		buf = append(buf, b[:len(b)-1]...)
+		buf = append(buf, `,"children":[`...)
+		for i, c := range f.Children {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			if buf, err = appendFrame(buf, c); err != nil {
+				return buf, err
+			}
+		}
+		buf = append(buf, "]}"...)
+	}
+	if f.Status == frameSucceeded || f.Status == framePending {
+		f.encoded = append([]byte(nil), buf[start:]...)
+	}
+	return buf, nil
 }
 
 const (

@@ -10,7 +10,13 @@ type Event struct {
 	PreviousEventID int64     `json:"previousEventId"`
 	Timestamp       time.Time `json:"timestamp"`
 	Type            string    `json:"type"`
+	// EventDetails holds the one details field of the event type; embedded so that the
+	// JSON shape is Step Functions' (details at the top level of the event).
+	*EventDetails
+}
 
+// EventDetails holds the type-specific part of an Event: one field is set.
+type EventDetails struct {
 	ExecutionStartedEventDetails   *ExecutionStartedEventDetails   `json:"executionStartedEventDetails,omitempty"`
 	ExecutionSucceededEventDetails *ExecutionSucceededEventDetails `json:"executionSucceededEventDetails,omitempty"`
 	ExecutionFailedEventDetails    *ErrorEventDetails              `json:"executionFailedEventDetails,omitempty"`

@@ -86,23 +86,23 @@ func (x *execution) finish() {
 	case root.Status == frameSucceeded:
 		x.rec.Status = StatusSucceeded
 		x.rec.Output = compactJSON(root.Output)
-		x.emitLocked(nil, Event{Type: EventExecutionSucceeded, ExecutionSucceededEventDetails: &ExecutionSucceededEventDetails{
-			Output: x.rec.Output, OutputDetails: &DataDetails{}}})
+		x.emitLocked(nil, Event{Type: EventExecutionSucceeded, EventDetails: &EventDetails{ExecutionSucceededEventDetails: &ExecutionSucceededEventDetails{
+			Output: x.rec.Output, OutputDetails: &DataDetails{}}}})
 	case root.Status == frameFailed:
 		x.rec.Status = StatusFailed
 		x.rec.Error, x.rec.Cause = root.Err.Name, root.Err.Cause
-		x.emitLocked(nil, Event{Type: EventExecutionFailed, ExecutionFailedEventDetails: &ErrorEventDetails{Error: root.Err.Name, Cause: root.Err.Cause}})
+		x.emitLocked(nil, Event{Type: EventExecutionFailed, EventDetails: &EventDetails{ExecutionFailedEventDetails: &ErrorEventDetails{Error: root.Err.Name, Cause: root.Err.Cause}}})
 	case x.end != nil:
 		x.rec.Status = x.end.status
 		x.rec.Error, x.rec.Cause = x.end.err.Name, x.end.err.Cause
 		d := &ErrorEventDetails{Error: x.end.err.Name, Cause: x.end.err.Cause}
 		switch x.end.status {
 		case StatusAborted:
-			x.emitLocked(nil, Event{Type: EventExecutionAborted, ExecutionAbortedEventDetails: d})
+			x.emitLocked(nil, Event{Type: EventExecutionAborted, EventDetails: &EventDetails{ExecutionAbortedEventDetails: d}})
 		case StatusTimedOut:
-			x.emitLocked(nil, Event{Type: EventExecutionTimedOut, ExecutionTimedOutEventDetails: d})
+			x.emitLocked(nil, Event{Type: EventExecutionTimedOut, EventDetails: &EventDetails{ExecutionTimedOutEventDetails: d}})
 		default:
-			x.emitLocked(nil, Event{Type: EventExecutionFailed, ExecutionFailedEventDetails: d})
+			x.emitLocked(nil, Event{Type: EventExecutionFailed, EventDetails: &EventDetails{ExecutionFailedEventDetails: d}})
 		}
 	default:
 		return
@@ -117,7 +117,8 @@ func (x *execution) checkpointData() (Checkpoint, error) {
 	if x.abandoned {
 		return Checkpoint{}, ErrClosed
 	}
-	snap, err := marshalSnapshot(x.root)
+	snap, err := marshalSnapshot(x.snapBuf, x.root)
+	x.snapBuf = snap // reused: the Store does not keep it
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("snapshot execution %s: %w", x.rec.ARN, err)
 	}

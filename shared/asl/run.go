@@ -26,6 +26,7 @@ type execution struct {
 	frames    map[string]*frame
 	pending   []Event
 	spare     []Event // a drained pending slice, reused
+	snapBuf   []byte  // the last snapshot's buffer, reused
 	nextID    int64
 	end       *endRequest // why the run is being cut short, if it is
 	abandoned bool        // engine closed: write nothing more
@@ -271,8 +272,8 @@ func (x *execution) step(ctx context.Context, fr *frame, st State, b *Branch) ou
 			in = compactJSON(raw)
 		}
 		fr.inputJSON = ""
-		x.emitLocked(fr, Event{Type: st.Type() + "StateEntered", StateEnteredEventDetails: &StateEnteredEventDetails{
-			Name: st.Name(), Input: in, InputDetails: &DataDetails{}}})
+		x.emitLocked(fr, Event{Type: st.Type() + "StateEntered", EventDetails: &EventDetails{StateEnteredEventDetails: &StateEnteredEventDetails{
+			Name: st.Name(), Input: in, InputDetails: &DataDetails{}}}})
 	}
 	x.mu.Unlock()
 	ctxDoc := x.ctxFor(fr, st)
@@ -318,8 +319,8 @@ func (x *execution) exitState(fr *frame, st State, out any) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	fr.exitJSON = s // the next state's input, already rendered
-	x.emitLocked(fr, Event{Type: st.Type() + "StateExited", StateExitedEventDetails: &StateExitedEventDetails{
-		Name: st.Name(), Output: s, OutputDetails: &DataDetails{}}})
+	x.emitLocked(fr, Event{Type: st.Type() + "StateExited", EventDetails: &EventDetails{StateExitedEventDetails: &StateExitedEventDetails{
+		Name: st.Name(), Output: s, OutputDetails: &DataDetails{}}}})
 }
 
 func (x *execution) choose(s *ChoiceState, eff, ctxDoc any) outcome {
@@ -634,13 +635,13 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 		fr.Callback = nil
 		switch {
 		case lambdaARN && timedOut:
-			x.emitLocked(fr, Event{Type: "LambdaFunctionTimedOut", LambdaFunctionTimedOutEventDetails: &ErrorEventDetails{Error: err.Name, Cause: err.Cause}})
+			x.emitLocked(fr, Event{Type: "LambdaFunctionTimedOut", EventDetails: &EventDetails{LambdaFunctionTimedOutEventDetails: &ErrorEventDetails{Error: err.Name, Cause: err.Cause}}})
 		case lambdaARN:
-			x.emitLocked(fr, Event{Type: "LambdaFunctionFailed", LambdaFunctionFailedEventDetails: &ErrorEventDetails{Error: err.Name, Cause: err.Cause}})
+			x.emitLocked(fr, Event{Type: "LambdaFunctionFailed", EventDetails: &EventDetails{LambdaFunctionFailedEventDetails: &ErrorEventDetails{Error: err.Name, Cause: err.Cause}}})
 		case timedOut:
-			x.emitLocked(fr, Event{Type: "TaskTimedOut", TaskTimedOutEventDetails: &TaskErrorEventDetails{ResourceType: resType, Resource: resName, Error: err.Name, Cause: err.Cause}})
+			x.emitLocked(fr, Event{Type: "TaskTimedOut", EventDetails: &EventDetails{TaskTimedOutEventDetails: &TaskErrorEventDetails{ResourceType: resType, Resource: resName, Error: err.Name, Cause: err.Cause}}})
 		default:
-			x.emitLocked(fr, Event{Type: "TaskFailed", TaskFailedEventDetails: &TaskErrorEventDetails{ResourceType: resType, Resource: resName, Error: err.Name, Cause: err.Cause}})
+			x.emitLocked(fr, Event{Type: "TaskFailed", EventDetails: &EventDetails{TaskFailedEventDetails: &TaskErrorEventDetails{ResourceType: resType, Resource: resName, Error: err.Name, Cause: err.Cause}}})
 		}
 		x.markDirtyLocked()
 		x.mu.Unlock()
@@ -651,9 +652,9 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 		fr.Phase = ""
 		fr.Callback = nil
 		if lambdaARN {
-			x.emitLocked(fr, Event{Type: "LambdaFunctionSucceeded", LambdaFunctionSucceededEventDetails: &ExecutionSucceededEventDetails{Output: compactJSON(out), OutputDetails: &DataDetails{}}})
+			x.emitLocked(fr, Event{Type: "LambdaFunctionSucceeded", EventDetails: &EventDetails{LambdaFunctionSucceededEventDetails: &ExecutionSucceededEventDetails{Output: compactJSON(out), OutputDetails: &DataDetails{}}}})
 		} else {
-			x.emitLocked(fr, Event{Type: "TaskSucceeded", TaskSucceededEventDetails: &TaskResultEventDetails{ResourceType: resType, Resource: resName, Output: compactJSON(out), OutputDetails: &DataDetails{}}})
+			x.emitLocked(fr, Event{Type: "TaskSucceeded", EventDetails: &EventDetails{TaskSucceededEventDetails: &TaskResultEventDetails{ResourceType: resType, Resource: resName, Output: compactJSON(out), OutputDetails: &DataDetails{}}}})
 		}
 		x.markDirtyLocked()
 		x.mu.Unlock()
@@ -678,14 +679,14 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 		}
 		x.mu.Lock()
 		if lambdaARN {
-			x.emitLocked(fr, Event{Type: "LambdaFunctionScheduled", LambdaFunctionScheduledEventDetails: &LambdaFunctionScheduledEventDetails{
-				Resource: s.Resource, Input: compactJSON(params), InputDetails: &DataDetails{}, TimeoutInSeconds: timeoutS}})
+			x.emitLocked(fr, Event{Type: "LambdaFunctionScheduled", EventDetails: &EventDetails{LambdaFunctionScheduledEventDetails: &LambdaFunctionScheduledEventDetails{
+				Resource: s.Resource, Input: compactJSON(params), InputDetails: &DataDetails{}, TimeoutInSeconds: timeoutS}}})
 			x.emitLocked(fr, Event{Type: "LambdaFunctionStarted"})
 		} else {
-			x.emitLocked(fr, Event{Type: "TaskScheduled", TaskScheduledEventDetails: &TaskScheduledEventDetails{
+			x.emitLocked(fr, Event{Type: "TaskScheduled", EventDetails: &EventDetails{TaskScheduledEventDetails: &TaskScheduledEventDetails{
 				ResourceType: resType, Resource: resName, Region: x.eng.region, Parameters: compactJSON(params),
-				TimeoutInSeconds: timeoutS, HeartbeatInSeconds: heartbeatS}})
-			x.emitLocked(fr, Event{Type: "TaskStarted", TaskStartedEventDetails: &TaskStartedEventDetails{ResourceType: resType, Resource: resName}})
+				TimeoutInSeconds: timeoutS, HeartbeatInSeconds: heartbeatS}}})
+			x.emitLocked(fr, Event{Type: "TaskStarted", EventDetails: &EventDetails{TaskStartedEventDetails: &TaskStartedEventDetails{ResourceType: resType, Resource: resName}}})
 		}
 		x.mu.Unlock()
 
@@ -710,7 +711,7 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 		}
 		x.mu.Lock()
 		fr.Phase = phaseCallback
-		x.emitLocked(fr, Event{Type: "TaskSubmitted", TaskSubmittedEventDetails: &TaskResultEventDetails{ResourceType: resType, Resource: resName, Output: compactJSON(out), OutputDetails: &DataDetails{}}})
+		x.emitLocked(fr, Event{Type: "TaskSubmitted", EventDetails: &EventDetails{TaskSubmittedEventDetails: &TaskResultEventDetails{ResourceType: resType, Resource: resName, Output: compactJSON(out), OutputDetails: &DataDetails{}}}})
 		x.markDirtyLocked()
 		x.mu.Unlock()
 	}
@@ -851,82 +852,87 @@ func (x *execution) runChildren(ctx context.Context, fr *frame, branch func(i in
 	tolerated func(failed int) bool, onStart func(c *frame), onEnd func(c *frame)) *Error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	var sem chan struct{}
-	if limit > 0 {
-		sem = make(chan struct{}, limit)
-	}
 	x.mu.Lock()
-	children := append([]*frame(nil), fr.Children...)
+	var todo []*frame
 	failed := 0
-	for _, c := range children {
-		if c.Status == frameFailed {
+	for _, c := range fr.Children {
+		switch c.Status {
+		case frameFailed:
 			failed++
+		case frameRunning, framePending:
+			todo = append(todo, c)
 		}
 	}
 	x.mu.Unlock()
 	var failMu sync.Mutex
 	stop := false
-	for _, c := range children {
-		x.mu.Lock()
-		st := c.Status
-		x.mu.Unlock()
-		if st != frameRunning && st != framePending {
-			continue
-		}
-		if sem != nil {
-			select {
-			case sem <- struct{}{}:
-			case <-cctx.Done():
-			}
-		}
+	halted := func() bool {
 		failMu.Lock()
-		halted := stop
-		failMu.Unlock()
-		if halted || cctx.Err() != nil {
+		defer failMu.Unlock()
+		return stop || cctx.Err() != nil
+	}
+	runOne := func(c *frame) {
+		x.mu.Lock()
+		pending := c.Status == framePending
+		if pending {
+			c.Status = frameRunning
+			c.encoded = nil
+			x.markDirtyLocked()
+		}
+		x.mu.Unlock()
+		if pending && onStart != nil {
+			onStart(c)
+		}
+		x.runFrame(cctx, c, branch(c.Index))
+		x.mu.Lock()
+		status := c.Status
+		if status == frameRunning && ctx.Err() == nil {
+			c.Status = frameAborted // a sibling failed
+			status = frameAborted
+		}
+		if status == frameFailed && fr.FirstFail == 0 {
+			fr.FirstFail = c.Index + 1
+		}
+		x.markDirtyLocked()
+		x.mu.Unlock()
+		if status == frameFailed {
+			failMu.Lock()
+			failed++
+			if !tolerated(failed) || c.Err.terminal() {
+				stop = true
+				cancel()
+			}
+			failMu.Unlock()
+		}
+		if ctx.Err() == nil && onEnd != nil {
+			onEnd(c)
+		}
+	}
+	// A fixed pool of workers rather than a goroutine per child: stacks grow once.
+	workers := len(todo)
+	if limit > 0 && limit < workers {
+		workers = limit
+	}
+	queue := make(chan *frame)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range queue {
+				if !halted() {
+					runOne(c)
+				}
+			}
+		}()
+	}
+	for _, c := range todo {
+		if halted() {
 			break
 		}
-		if st == framePending {
-			x.mu.Lock()
-			c.Status = frameRunning
-			x.markDirtyLocked()
-			x.mu.Unlock()
-			if onStart != nil {
-				onStart(c)
-			}
-		}
-		wg.Add(1)
-		go func(c *frame) {
-			defer wg.Done()
-			if sem != nil {
-				defer func() { <-sem }()
-			}
-			x.runFrame(cctx, c, branch(c.Index))
-			x.mu.Lock()
-			status := c.Status
-			if status == frameRunning && ctx.Err() == nil {
-				c.Status = frameAborted // a sibling failed
-				status = frameAborted
-			}
-			if status == frameFailed && fr.FirstFail == 0 {
-				fr.FirstFail = c.Index + 1
-			}
-			x.markDirtyLocked()
-			x.mu.Unlock()
-			if status == frameFailed {
-				failMu.Lock()
-				failed++
-				if !tolerated(failed) || c.Err.terminal() {
-					stop = true
-					cancel()
-				}
-				failMu.Unlock()
-			}
-			if ctx.Err() == nil && onEnd != nil {
-				onEnd(c)
-			}
-		}(c)
+		queue <- c
 	}
+	close(queue)
 	wg.Wait()
 	if ctx.Err() != nil {
 		return &Error{Name: "interrupted"}
@@ -1068,7 +1074,7 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 			children[i] = &frame{Input: input}
 		}
 		x.mu.Lock()
-		x.emitLocked(fr, Event{Type: "MapStateStarted", MapStateStartedEventDetails: &MapStateStartedEventDetails{Length: n}})
+		x.emitLocked(fr, Event{Type: "MapStateStarted", EventDetails: &EventDetails{MapStateStartedEventDetails: &MapStateStartedEventDetails{Length: n}}})
 		for i, c := range children {
 			nc := x.newChildLocked(fr, i, c.Input, framePending)
 			nc.State = s.Processor.StartAt
@@ -1084,7 +1090,7 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 	err := x.runChildren(ctx, fr, func(int) *Branch { return s.Processor }, int(limit), tolerated,
 		func(c *frame) {
 			x.mu.Lock()
-			c.LastEvent = x.emitLocked(fr, Event{Type: "MapIterationStarted", MapIterationStartedEventDetails: &MapIterationEventDetails{Name: name, Index: c.Index}})
+			c.LastEvent = x.emitLocked(fr, Event{Type: "MapIterationStarted", EventDetails: &EventDetails{MapIterationStartedEventDetails: &MapIterationEventDetails{Name: name, Index: c.Index}}})
 			x.mu.Unlock()
 		},
 		func(c *frame) {
@@ -1092,11 +1098,11 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 			d := &MapIterationEventDetails{Name: name, Index: c.Index}
 			switch c.Status {
 			case frameSucceeded:
-				x.emitLocked(fr, Event{Type: "MapIterationSucceeded", MapIterationSucceededEventDetails: d})
+				x.emitLocked(fr, Event{Type: "MapIterationSucceeded", EventDetails: &EventDetails{MapIterationSucceededEventDetails: d}})
 			case frameFailed:
-				x.emitLocked(fr, Event{Type: "MapIterationFailed", MapIterationFailedEventDetails: d})
+				x.emitLocked(fr, Event{Type: "MapIterationFailed", EventDetails: &EventDetails{MapIterationFailedEventDetails: d}})
 			case frameAborted:
-				x.emitLocked(fr, Event{Type: "MapIterationAborted", MapIterationAbortedEventDetails: d})
+				x.emitLocked(fr, Event{Type: "MapIterationAborted", EventDetails: &EventDetails{MapIterationAbortedEventDetails: d}})
 			}
 			x.mu.Unlock()
 		})

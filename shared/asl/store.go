@@ -91,7 +91,8 @@ type MemStore struct {
 
 type memExec struct {
 	rec    ExecutionRecord
-	events []Event
+	chunks [][]Event // one per checkpoint: appending never copies old events
+	count  int
 }
 
 var _ Store = (*MemStore)(nil)
@@ -142,7 +143,10 @@ func (s *MemStore) Checkpoint(ctx context.Context, cp Checkpoint) error {
 		return ErrNotFound
 	}
 	e.rec = rec
-	e.events = append(e.events, cp.Events...)
+	if len(cp.Events) > 0 {
+		e.chunks = append(e.chunks, append([]Event(nil), cp.Events...))
+		e.count += len(cp.Events)
+	}
 	return nil
 }
 
@@ -181,11 +185,16 @@ func (s *MemStore) Events(ctx context.Context, arn string, afterID int64, limit 
 	if !ok {
 		return nil, ErrNotFound
 	}
-	evs := e.events
-	i := sort.Search(len(evs), func(i int) bool { return evs[i].ID > afterID })
-	evs = evs[i:]
-	if limit > 0 && len(evs) > limit {
-		evs = evs[:limit]
+	var out []Event
+	for _, c := range e.chunks {
+		if len(c) == 0 || c[len(c)-1].ID <= afterID {
+			continue
+		}
+		i := sort.Search(len(c), func(i int) bool { return c[i].ID > afterID })
+		out = append(out, c[i:]...)
+		if limit > 0 && len(out) >= limit {
+			return out[:limit], nil
+		}
 	}
-	return append([]Event(nil), evs...), nil
+	return out, nil
 }
