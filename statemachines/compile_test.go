@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/relais-ci/relais/shared/asl"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/pipeline"
 	"github.com/relais-ci/relais/test/nodetool"
@@ -317,4 +318,19 @@ func decl(t *testing.T, name string, stages [][]action) *pipeline.Declaration {
 		d.Stages = append(d.Stages, st)
 	}
 	return d
+}
+
+// TestInterpreterAccepts: Relais's own interpreter, which runs these machines locally,
+// accepts every compiled machine once the placeholders name functions.
+func TestInterpreterAccepts(t *testing.T) {
+	for name, d := range sources(t) {
+		b, err := Compile(d)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		def := strings.NewReplacer(GateFunction, "gate", ActionFunction, "action").Replace(string(b))
+		if _, err := asl.Parse([]byte(def)); err != nil {
+			t.Errorf("%s: the interpreter refuses the compiled machine: %v", name, err)
+		}
+	}
 }
