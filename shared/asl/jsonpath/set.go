@@ -48,8 +48,7 @@ func (p *Path) set(cur any, present bool, i int, value any) (any, error) {
 			if !present {
 				break
 			}
-			m = make(map[string]any, len(c)+1)
-			maps.Copy(m, c)
+			m = maps.Clone(c) // copies the table wholesale, faster than inserting key by key
 		default:
 			if present {
 				return nil, p.setError(i, "expected an object to hold member %q, found %s", seg.name, typeName(cur))
