@@ -3,7 +3,6 @@ package asl
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -758,9 +757,26 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 	}
 }
 
+// invocationID derives a UUID-shaped id from the token, stable across re-invocations.
 func invocationID(t taskToken) string {
-	h := fnv64(t.Execution + "\x00" + t.Frame + "\x00" + strconv.Itoa(t.Seq))
-	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", uint32(h>>32), uint16(h>>16), uint16(h), uint16(h>>48)^0x4000, h&0xffffffffffff)
+	key := t.Execution + "\x00" + t.Frame + "\x00" + strconv.Itoa(t.Seq)
+	h1, h2 := fnv64(key), fnv64(key+"\x01")
+	const hexd = "0123456789abcdef"
+	var b [36]byte
+	j := 0
+	for i := 0; i < 32; i++ {
+		if i == 8 || i == 12 || i == 16 || i == 20 {
+			b[j] = '-'
+			j++
+		}
+		h := h1
+		if i >= 16 {
+			h = h2
+		}
+		b[j] = hexd[(h>>(4*(15-i%16)))&0xf]
+		j++
+	}
+	return string(b[:])
 }
 
 func fnv64(s string) uint64 {
@@ -774,6 +790,14 @@ func fnv64(s string) uint64 {
 
 // invoke calls a handler with the task deadline; a handler panic fails the task.
 func (x *execution) invoke(ctx context.Context, h TaskHandler, req *TaskRequest, deadline time.Time) (out any, err error, timedOut bool) {
+	if deadline.Sub(x.now()) >= defaultTaskTimeout/2 {
+		// No real timeout: call the handler directly; it watches ctx for Stop and Close.
+		v, err := callHandler(ctx, h, req)
+		if ctx.Err() != nil {
+			return nil, ctx.Err(), false
+		}
+		return normalizeJSON(v), err, false
+	}
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -782,12 +806,7 @@ func (x *execution) invoke(ctx context.Context, h TaskHandler, req *TaskRequest,
 	}
 	ch := make(chan result, 1)
 	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- result{err: NewError(ErrNameTaskFailed, "task handler panicked: %v", p)}
-			}
-		}()
-		v, err := h.Invoke(hctx, req)
+		v, err := callHandler(hctx, h, req)
 		ch <- result{v, err}
 	}()
 	d := deadline.Sub(x.now())
@@ -804,6 +823,16 @@ func (x *execution) invoke(ctx context.Context, h TaskHandler, req *TaskRequest,
 	case <-ctx.Done():
 		return nil, ctx.Err(), false
 	}
+}
+
+// callHandler invokes a handler; a panic fails the task instead of the process.
+func callHandler(ctx context.Context, h TaskHandler, req *TaskRequest) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, NewError(ErrNameTaskFailed, "task handler panicked: %v", p)
+		}
+	}()
+	return h.Invoke(ctx, req)
 }
 
 // normalizeJSON converts a handler's result to the package's JSON value model by a
