@@ -9,9 +9,10 @@ import (
 // Every port below is implemented twice: by an AWS adapter (shared/aws/…) and by a local
 // one (shared/local/…), and one contract suite (shared/core/coretest) runs against both.
 // Unless a method says otherwise: it is safe to call concurrently; a missing record is
-// ErrNotFound; a lost conditional write is ErrConflict; a record or argument without its
-// key (a name or id) is ErrInvalid; other failures are wrapped adapter errors. Records
-// read back equal what was written (times compare with time.Equal).
+// ErrNotFound; a lost conditional write is ErrConflict; a record written without its key
+// (a name or id) is ErrInvalid; other failures are wrapped adapter errors. Records read
+// back equal what was written, except that times compare with time.Equal (not ==) and
+// raw JSON may come back reformatted.
 
 // PipelineStore keeps installed pipelines.
 type PipelineStore interface {

@@ -42,6 +42,20 @@ func PipelineStore(t *testing.T, newStore func(t *testing.T) core.PipelineStore)
 		}
 	})
 
+	t.Run("the declaration reads back as the same JSON", func(t *testing.T) {
+		s := newStore(t)
+		decl := "{\n  \"pipeline\": {\"name\": \"build\", \"stages\": [1, 2.5, \"x\", null]}\n}"
+		_, err := s.PutPipeline(ctx, pipeline("build", 0, decl))
+		noErr(t, "put", err)
+		got := mustGet(t, s, "build").Declaration
+		var want, have any
+		noErr(t, "decode put declaration", json.Unmarshal([]byte(decl), &want))
+		noErr(t, "decode stored declaration", json.Unmarshal(got, &have))
+		if diff := cmp.Diff(want, have); diff != "" {
+			t.Errorf("declaration (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("create of an existing name conflicts and changes nothing", func(t *testing.T) {
 		s := newStore(t)
 		first, err := s.PutPipeline(ctx, pipeline("build", 0, `{"v":1}`))

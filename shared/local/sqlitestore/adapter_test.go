@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -370,5 +371,27 @@ func TestDriverErrorsMapToSentinels(t *testing.T) {
 				t.Errorf("got error %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestMalformedDeclarationIsInvalid(t *testing.T) {
+	s := open(t)
+	_, err := s.PutPipeline(t.Context(), core.Pipeline{Name: "build", Declaration: []byte(`{"stages": [`)})
+	if !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("got error %v, want %v", err, core.ErrInvalid)
+	}
+}
+
+func TestCancelledContextStopsCalls(t *testing.T) {
+	s := open(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.CreateExecution(ctx, core.Execution{PipelineName: "build", ID: "e1"})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("write: got error %v, want %v", err, context.Canceled)
+	}
+	_, err = s.GetExecution(ctx, "build", "e1")
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("read: got error %v, want %v", err, context.Canceled)
 	}
 }

@@ -222,10 +222,11 @@ func listJSON[T any](ctx context.Context, db *sql.DB, query string, args ...any)
 }
 
 // encode returns v as JSON text (the data columns are STRICT TEXT, which refuses bytes).
+// The records hold nothing JSON cannot encode but raw JSON, so a failure is bad input.
 func encode(v any) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return "", fmt.Errorf("encode record: %w", err)
+		return "", fmt.Errorf("encode record: %w: %w", core.ErrInvalid, err)
 	}
 	return string(b), nil
 }
