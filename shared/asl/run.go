@@ -79,7 +79,9 @@ func (x *execution) emitLocked(fr *frame, ev Event) int64 {
 	x.nextID++
 	ev.Timestamp = x.now()
 	if fr != nil {
-		ev.PreviousEventID = fr.LastEvent
+		if ev.PreviousEventID == 0 { // preset by callers that know better
+			ev.PreviousEventID = fr.LastEvent
+		}
 		fr.LastEvent = ev.ID
 	} else {
 		ev.PreviousEventID = ev.ID - 1
@@ -1005,7 +1007,9 @@ func (x *execution) runParallel(ctx context.Context, fr *frame, s *ParallelState
 		if err.Name == "interrupted" {
 			return nil, err
 		}
-		x.emit(fr, Event{Type: "ParallelStateFailed"})
+		x.mu.Lock()
+		x.emitLocked(fr, Event{PreviousEventID: x.nextID - 1, Type: "ParallelStateFailed"})
+		x.mu.Unlock()
 		return nil, err
 	}
 	x.mu.Lock()
@@ -1013,7 +1017,7 @@ func (x *execution) runParallel(ctx context.Context, fr *frame, s *ParallelState
 	for i, c := range fr.Children {
 		out[i] = c.Output
 	}
-	x.emitLocked(fr, Event{Type: "ParallelStateSucceeded"})
+	x.emitLocked(fr, Event{PreviousEventID: x.nextID - 1, Type: "ParallelStateSucceeded"})
 	x.mu.Unlock()
 	return out, nil
 }
@@ -1125,13 +1129,14 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 		func(c *frame) {
 			x.mu.Lock()
 			d := &MapIterationEventDetails{Name: name, Index: c.Index}
+			prev := c.LastEvent
 			switch c.Status {
 			case frameSucceeded:
-				x.emitLocked(fr, Event{Type: "MapIterationSucceeded", EventDetails: &EventDetails{MapIterationSucceededEventDetails: d}})
+				x.emitLocked(fr, Event{PreviousEventID: prev, Type: "MapIterationSucceeded", EventDetails: &EventDetails{MapIterationSucceededEventDetails: d}})
 			case frameFailed:
-				x.emitLocked(fr, Event{Type: "MapIterationFailed", EventDetails: &EventDetails{MapIterationFailedEventDetails: d}})
+				x.emitLocked(fr, Event{PreviousEventID: prev, Type: "MapIterationFailed", EventDetails: &EventDetails{MapIterationFailedEventDetails: d}})
 			case frameAborted:
-				x.emitLocked(fr, Event{Type: "MapIterationAborted", EventDetails: &EventDetails{MapIterationAbortedEventDetails: d}})
+				x.emitLocked(fr, Event{PreviousEventID: prev, Type: "MapIterationAborted", EventDetails: &EventDetails{MapIterationAbortedEventDetails: d}})
 			}
 			x.mu.Unlock()
 		})
@@ -1146,7 +1151,7 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 				failed++
 			}
 		}
-		x.emitLocked(fr, Event{Type: "MapStateFailed"})
+		x.emitLocked(fr, Event{PreviousEventID: x.nextID - 1, Type: "MapStateFailed"})
 		x.mu.Unlock()
 		if s.HasTolerance && !tolerated(failed) {
 			return nil, NewError(ErrNameExceedToleratedFailureThreshold, "The specified tolerated failure threshold was exceeded: %d of %d iterations failed", failed, n)
@@ -1162,7 +1167,7 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 		}
 		out[i] = c.Output
 	}
-	x.emitLocked(fr, Event{Type: "MapStateSucceeded"})
+	x.emitLocked(fr, Event{PreviousEventID: x.nextID - 1, Type: "MapStateSucceeded"})
 	x.mu.Unlock()
 	return out, nil
 }
