@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,6 +114,7 @@ type Request struct {
 type Runner struct {
 	clock core.Clock
 	newID func() string
+	bash  func() (string, error) // bash's path, looked up once
 }
 
 // Option configures a Runner.
@@ -126,7 +128,11 @@ func WithIDs(f func() string) Option { return func(r *Runner) { r.newID = f } }
 
 // New returns a Runner.
 func New(opts ...Option) *Runner {
-	r := &Runner{clock: core.SystemClock, newID: func() string { return uuid.NewString() }}
+	r := &Runner{
+		clock: core.SystemClock,
+		newID: func() string { return uuid.NewString() },
+		bash:  sync.OnceValues(func() (string, error) { return exec.LookPath("bash") }),
+	}
 	for _, o := range opts {
 		o(r)
 	}
@@ -474,7 +480,7 @@ func (b *build) chooseShell() (string, bool, phaseEnd) {
 		if name != "" {
 			b.log.agent("Selecting shell bash as specified in buildspec.")
 		}
-		p, err := exec.LookPath("bash")
+		p, err := b.r.bash()
 		if err != nil {
 			return "", false, phaseEnd{StatusFault, CodeInternalError, "bash is not installed on this machine"}
 		}

@@ -379,19 +379,13 @@ func (s *session) kill() {
 	}
 }
 
-// close ends the shell, kills what it left running (as a finished CodeBuild container
-// does), and waits for the output to drain. A process that left the groups (setsid)
-// and still holds the pipe is not waited for.
+// close ends the shell and kills what it left running, as a finished CodeBuild
+// container does, then waits for the output to drain. A process that left the groups
+// (setsid) and still holds the pipe is not waited for.
 func (s *session) close() {
 	close(s.quit)
 	if s.cmd != nil {
-		_, _ = io.WriteString(s.stdin, "trap - EXIT\nexit 0\n")
 		_ = s.stdin.Close()
-		select {
-		case err := <-s.exited:
-			s.exited <- err
-		case <-time.After(5 * time.Second):
-		}
 	}
 	s.kill()
 	if s.cmd != nil {
