@@ -92,7 +92,7 @@ func TestOpenTwiceKeepsDataAndSchema(t *testing.T) {
 	if diff := cmp.Diff(p, got); diff != "" {
 		t.Errorf("pipeline after reopen (-want +got):\n%s", diff)
 	}
-	versions, tables := schema(t, s.DB())
+	versions, tables := schema(t, s.db)
 	if diff := cmp.Diff(allVersions(), versions); diff != "" {
 		t.Errorf("schema_migrations (-want +got):\n%s", diff)
 	}
@@ -135,7 +135,7 @@ func TestOpenUpgradesAnOlderSchema(t *testing.T) {
 			db.Close()
 
 			s := open2(t, path)
-			versions, tables := schema(t, s.DB())
+			versions, tables := schema(t, s.db)
 			if diff := cmp.Diff(allVersions(), versions); diff != "" {
 				t.Errorf("schema_migrations (-want +got):\n%s", diff)
 			}
@@ -192,7 +192,7 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 			t.Errorf("open %d: %v", i, err)
 		}
 	}
-	versions, _ := schema(t, open2(t, path).DB())
+	versions, _ := schema(t, open2(t, path).db)
 	if diff := cmp.Diff(allVersions(), versions); diff != "" {
 		t.Errorf("schema_migrations (-want +got):\n%s", diff)
 	}
@@ -203,7 +203,7 @@ func TestOpenSetsPragmas(t *testing.T) {
 	// Every connection of the pool gets them: hold several at once and ask each.
 	var conns []*sql.Conn
 	for range 3 {
-		c, err := s.DB().Conn(t.Context())
+		c, err := s.db.Conn(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,7 +342,7 @@ func TestExpiredDeliveriesArePurgedOnOpen(t *testing.T) {
 	clock.Set(t0.Add(time.Hour).Add(1))
 	s2 := open2(t, path, WithClock(clock))
 	var n int
-	if err := s2.DB().QueryRowContext(t.Context(), `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+	if err := s2.db.QueryRowContext(t.Context(), `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {
@@ -353,7 +353,7 @@ func TestExpiredDeliveriesArePurgedOnOpen(t *testing.T) {
 func TestDriverErrorsMapToSentinels(t *testing.T) {
 	s := open(t)
 	ctx := t.Context()
-	if _, err := s.DB().ExecContext(ctx, `INSERT INTO pipelines (name, version, data) VALUES ('a', 1, '{}')`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO pipelines (name, version, data) VALUES ('a', 1, '{}')`); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

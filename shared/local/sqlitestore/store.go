@@ -127,13 +127,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB returns the database, for a local component that keeps its own tables in the same
-// file (the ASL interpreter's checkpoints) so that `relais serve` has one file and one
-// connection pool. Such a component creates and migrates its own tables, named with its
-// own prefix, and never writes this package's tables. Transactions begun on it take the
-// write lock at once (BEGIN IMMEDIATE); keep them short, since they hold every writer.
-func (s *Store) DB() *sql.DB { return s.db }
-
 // lockWrites waits for this process's turn to write, or for ctx to end.
 func (s *Store) lockWrites(ctx context.Context) error {
 	select {
