@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -393,5 +394,22 @@ func TestCancelledContextStopsCalls(t *testing.T) {
 	_, err = s.GetExecution(ctx, "build", "e1")
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("read: got error %v, want %v", err, context.Canceled)
+	}
+}
+
+// TestOpenOddPaths: the path travels in a file: URI, so characters that mean something
+// in a URI must reach the file system unchanged.
+func TestOpenOddPaths(t *testing.T) {
+	for _, name := range []string{"with space.db", "q?uestion.db", "hash#.db", "per%20cent.db", "ünï.db"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := open2(t, filepath.Join(dir, name))
+			if err := s.RecordDelivery(t.Context(), "d1", time.Now().Add(time.Hour)); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				t.Errorf("database file: %v", err)
+			}
+		})
 	}
 }
