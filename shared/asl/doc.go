@@ -56,8 +56,8 @@
 // aborts its siblings and fails the state with its own error (unless a Map tolerates it
 // through ToleratedFailureCount/Percentage, whose excess fails with
 // States.ExceedToleratedFailureThreshold; tolerated failures appear in the Map's output as
-// {"Error","Cause"}). An inline Map with MaxConcurrency 0 runs at most 40 iterations at
-// once, as Step Functions does. Distributed Map (ProcessorConfig Mode DISTRIBUTED,
+// {"Error","Cause"}). An inline Map runs at most 40 iterations at once whatever
+// MaxConcurrency says (0 meaning no limit below that), as Step Functions does. Distributed Map (ProcessorConfig Mode DISTRIBUTED,
 // ItemReader, ItemBatcher, ResultWriter) parses but fails with States.Runtime when run.
 // QueryLanguage JSONata, Assign/variables and unresolved ${...} placeholders are refused
 // by Parse with a Problem saying so.

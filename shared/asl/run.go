@@ -1022,9 +1022,9 @@ func (x *execution) runParallel(ctx context.Context, fr *frame, s *ParallelState
 	return out, nil
 }
 
-// inlineMapDefaultConcurrency is Step Functions' limit on concurrent inline Map
-// iterations when MaxConcurrency is 0 (unlimited).
-const inlineMapDefaultConcurrency = 40
+// inlineMapMaxConcurrency is Step Functions' limit on concurrent inline Map iterations,
+// whatever MaxConcurrency says (0 means "no limit" up to it).
+const inlineMapMaxConcurrency = 40
 
 func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any) (any, *Error) {
 	if s.Distributed {
@@ -1049,8 +1049,8 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 		}
 		limit = n
 	}
-	if limit == 0 {
-		limit = inlineMapDefaultConcurrency
+	if limit == 0 || limit > inlineMapMaxConcurrency {
+		limit = inlineMapMaxConcurrency
 	}
 	maxFail, maxPct := int64(0), float64(0)
 	if s.HasTolerance {
