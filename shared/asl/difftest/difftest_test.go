@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,6 +33,9 @@ type caseFile struct {
 	// Relais is then held to AWS instead of Expected.
 	ReferenceDiffers string   `json:"referenceDiffers,omitempty"`
 	AWS              *outcome `json:"aws,omitempty"`
+	// IgnoreCalls says why the tasks' inputs are not compared (e.g. which Map iterations
+	// still run after one fails is a race).
+	IgnoreCalls string `json:"ignoreCalls,omitempty"`
 }
 
 // stubOutcome is what one task invocation returns: its input (echo), a result, or an error.
@@ -145,10 +149,23 @@ func TestReference(t *testing.T) {
 			if c.Expected == nil {
 				t.Fatal("no expected outcome recorded")
 			}
-			compare(t, r, *c.Expected)
+			compare(t, r, *c.Expected, c.IgnoreCalls == "")
 		})
 	}
 }
+
+// knownRelaisBugs lists the cases where Relais is known to be wrong, with the reason; they
+// are reported to the interpreter's owners and listed in README.md. Such a case still runs:
+// it is skipped while it fails and fails once it passes, so the list cannot go stale.
+var knownRelaisBugs = map[string]string{
+	"parameters_path_failure":            bugParameterPath,
+	"parameters_path_failure_not_caught": bugParameterPath,
+	"resultselector_path_failure":        bugParameterPath,
+}
+
+const bugParameterPath = "a .$ path that matches nothing fails with States.ParameterPathFailure, " +
+	"which Catch can handle; Step Functions fails it with the uncatchable States.Runtime " +
+	"(\"The JSONPath '$.x' specified for the field 'x.$' could not be found in the input …\")"
 
 // TestRelais runs every case through Relais's interpreter and compares its outcome with the
 // reference's recorded one, or with Step Functions' where the reference is known to differ.
@@ -156,14 +173,37 @@ func TestReference(t *testing.T) {
 func TestRelais(t *testing.T) {
 	for _, c := range loadCases(t) {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			want := c.want()
 			if want == nil {
-				t.Skip("no expected outcome recorded")
+				t.Fatal("no expected outcome recorded")
 			}
-			compare(t, runRelais(t, c), *want)
+			got := runRelais(t, c)
+			if bug, ok := knownRelaisBugs[c.name]; ok {
+				rec := &recorder{TB: t}
+				compare(rec, got, *want, c.IgnoreCalls == "")
+				if !rec.failed {
+					t.Fatalf("passes now: remove it from knownRelaisBugs (%s)", bug)
+				}
+				t.Skipf("known Relais bug: %s\n%s", bug, strings.Join(rec.msgs, "\n"))
+			}
+			compare(t, got, *want, c.IgnoreCalls == "")
 		})
 	}
 }
+
+// recorder collects a comparison's failures instead of failing the test.
+type recorder struct {
+	testing.TB
+	failed bool
+	msgs   []string
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.failed = true
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
 
 // runReference runs testdata/reference.mjs over the corpus with the pinned Node 22.
 func runReference(t *testing.T, mode string) map[string]outcome {
@@ -198,10 +238,11 @@ func writeCase(t *testing.T, c namedCase) {
 // compare fails the test when got is not the outcome want describes. An error's cause is
 // compared only for errors the case itself names (task stubs and Fail states): the causes of
 // the States.* runtime errors are free text that differs between implementations.
-func compare(t *testing.T, got, want outcome) {
+func compare(t testing.TB, got, want outcome, withCalls bool) {
 	t.Helper()
 	if got.Status != want.Status {
-		t.Fatalf("status: got %s, want %s (got %s)", got.Status, want.Status, describe(got))
+		t.Errorf("status: got %s, want %s (got %s)", got.Status, want.Status, describe(got))
+		return
 	}
 	switch want.Status {
 	case "SUCCEEDED":
@@ -218,7 +259,7 @@ func compare(t *testing.T, got, want outcome) {
 	case "INVALID":
 		return
 	}
-	if want.Calls != nil {
+	if withCalls && want.Calls != nil {
 		if diff := cmp.Diff(sortCalls(want.Calls), sortCalls(got.Calls)); diff != "" {
 			t.Errorf("task inputs mismatch (-want +got):\n%s", diff)
 		}
