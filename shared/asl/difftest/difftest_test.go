@@ -204,7 +204,6 @@ func (r *recorder) Errorf(format string, args ...any) {
 	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
 }
 
-
 // runReference runs testdata/reference.mjs over the corpus with the pinned Node 22.
 func runReference(t *testing.T, mode string) map[string]outcome {
 	t.Helper()
