@@ -50,7 +50,7 @@ const input = `{
   "inputString": "1,2,3,4,5", "splitter": ",", "multi": "This.is+a,test=string", "multiSplitter": ".+,=",
   "obj": {"Arg1": 1, "Arg2": []}, "nested": {"a": {"b": [1, "x", null, true]}},
   "nums": {"int": 1, "dec": 1.0, "frac": 1.10, "exp": 1e2, "big": 1e10, "tiny": 0.0001, "negzero": -0},
-  "weird key": "w", "ctrl": "a\"b\\c\n\u0001<>&\u2028é",
+  "items": [{"id": "a"}, {"id": "b"}], "weird key": "w", "ctrl": "a\"b\\c\n\u0001<>&\u2028é",
   "ImageRecipe": {"Arn": "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/my-recipe/1.0.0"}
 }`
 
@@ -161,8 +161,8 @@ func TestEval(t *testing.T) {
 		// Whitespace and nesting.
 		{"spaces around arguments", `States.Array(  1 ,'a' ,  $.name  )`, `[1,"a","Arnav"]`},
 		{"whole input", `States.ArrayLength(States.Array($, $$))`, `2`},
-		{"indefinite path argument", `States.ArrayLength($.inputArray[?(@ > 4)])`, `5`},
-		{"filter with commas and parens", `States.Array($.nested.a.b[?(@ == 'x' || @ == 1)])`, `[[1,"x"]]`},
+		{"indefinite path argument", `States.ArrayLength($.items[?(@.id > 'a')])`, `1`},
+		{"filter with commas and parens", `States.Array($.items[?(@.id == 'x' || (@.id == 'b'))].id)`, `[["b"]]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,7 +355,7 @@ func FuzzParse(f *testing.F) {
 		`States.ArrayPartition(States.ArrayRange(1, 50, 3), 4)`,
 		`States.JsonMerge($.json1, $.json2, false)`,
 		`States.Hash(States.Base64Encode($.input), 'SHA-256')`,
-		`States.ArrayLength($.inputArray[?(@ > 4)])`,
+		`States.ArrayLength($.items[?(@.id > 'a')])`,
 		`States.MathRandom(1, 9, 7)`,
 	} {
 		f.Add(s)

@@ -2,6 +2,7 @@ package jsonpath
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -317,31 +318,29 @@ func (e *expr) match(root, cur any) bool {
 		return aok && ok && e.re.MatchString(s)
 	}
 	b, bok := e.b.value(root, cur)
+	if !aok || !bok {
+		return false // even for !=, as in Jayway 2.0
+	}
 	switch e.cmp {
 	case cmpIn, cmpNin:
 		list, ok := b.([]any)
-		if !aok || !bok || !ok {
+		if !ok {
 			return false
 		}
 		found := false
 		for _, v := range list {
-			if Equal(a, v) {
+			if filterEqual(a, v) {
 				found = true
 				break
 			}
 		}
 		return found == (e.cmp == cmpIn)
+	case cmpEq:
+		return filterEqual(a, b)
+	case cmpNe:
+		return !filterEqual(a, b)
 	}
-	if e.cmp == cmpNe {
-		return !aok || !bok || !Equal(a, b)
-	}
-	if !aok || !bok {
-		return false
-	}
-	if e.cmp == cmpEq {
-		return Equal(a, b)
-	}
-	c, ok := order(a, b)
+	c, ok := order(coerce(a, b))
 	if !ok {
 		return false
 	}
@@ -355,6 +354,31 @@ func (e *expr) match(root, cur any) bool {
 	default:
 		return c >= 0
 	}
+}
+
+// coerce turns a string compared with a number into that number when it reads as one, as
+// Jayway does: @.price == '8.950' holds for a price of 8.95.
+func coerce(a, b any) (any, any) {
+	_, as := a.(string)
+	_, bs := b.(string)
+	if as == bs {
+		return a, b
+	}
+	if _, ok := Number(a); ok && bs {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(b.(string)), 64); err == nil {
+			return a, f
+		}
+	}
+	if _, ok := Number(b); ok && as {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(a.(string)), 64); err == nil {
+			return f, b
+		}
+	}
+	return a, b
+}
+
+func filterEqual(a, b any) bool {
+	return Equal(coerce(a, b))
 }
 
 // value resolves an operand; ok is false when its path selects nothing.

@@ -47,12 +47,9 @@ func (p *Path) getDefinite(cur any) (any, error) {
 			if !ok {
 				return nil, p.noMatch(i, "expected an array for index %d, found %s", seg.index, typeName(cur))
 			}
-			idx := seg.index
-			if idx < 0 {
-				idx += len(a)
-			}
-			if idx < 0 || idx >= len(a) {
-				return nil, p.noMatch(i, "index %d out of range (length %d)", seg.index, len(a))
+			idx, ok := seg.resolve(len(a))
+			if !ok {
+				return nil, p.noMatch(i, "%s out of range (length %d)", seg.indexText(), len(a))
 			}
 			cur = a[idx]
 		case segNames: // only as the last segment, or the path would be indefinite
@@ -76,6 +73,24 @@ func merge(m map[string]any, names []string) map[string]any {
 		}
 	}
 	return out
+}
+
+// resolve returns the element an index segment selects in an array of length n. Negative
+// indexes select nothing: Step Functions rejects $.a[-1] (its Jayway version predates
+// negative indexes) and offers [(@.length-1)] instead.
+func (s *segment) resolve(n int) (int, bool) {
+	idx := s.index
+	if s.fromEnd {
+		idx = n - s.index
+	}
+	return idx, idx >= 0 && idx < n
+}
+
+func (s *segment) indexText() string {
+	if s.fromEnd {
+		return fmt.Sprintf("index (@.length-%d)", s.index)
+	}
+	return fmt.Sprintf("index %d", s.index)
 }
 
 func hasAll(m map[string]any, names []string) bool {
@@ -114,10 +129,7 @@ func (p *Path) apply(root any, seg *segment, cur any, i int, upDefinite bool, ou
 		}
 		v, ok := m[seg.name]
 		if !ok {
-			if upDefinite && !leaf {
-				return p.noMatch(i, "no member %q", seg.name)
-			}
-			return nil
+			return nil // in an indefinite path a missing member is no match, as in Jayway 2.0
 		}
 		return p.walk(root, v, i+1, next, out)
 	case segNames:
@@ -143,30 +155,29 @@ func (p *Path) apply(root any, seg *segment, cur any, i int, upDefinite bool, ou
 	case segIndex, segIndexes, segSlice:
 		a, ok := cur.([]any)
 		if !ok {
-			if upDefinite {
-				return p.noMatch(i, "expected an array, found %s", typeName(cur))
-			}
-			return nil
+			// Jayway 2.0 fails on an array operation applied to anything but an array,
+			// even below a wildcard.
+			return p.noMatch(i, "expected an array, found %s", typeName(cur))
 		}
 		switch seg.kind {
 		case segIndex:
-			idx := seg.index
-			if idx < 0 {
-				idx += len(a)
-			}
-			if idx < 0 || idx >= len(a) {
+			idx, ok := seg.resolve(len(a))
+			if !ok {
 				return nil
 			}
 			return p.walk(root, a[idx], i+1, next, out)
 		case segIndexes:
 			for _, idx := range seg.indexes {
-				if idx < 0 {
-					idx += len(a)
-				}
-				if idx >= 0 && idx < len(a) {
-					if err := p.walk(root, a[idx], i+1, false, out); err != nil {
-						return err
+				if idx < 0 || idx >= len(a) {
+					// Jayway 2.0 fails the whole path here unless an earlier segment
+					// was indefinite, in which case the index is skipped.
+					if upDefinite {
+						return p.noMatch(i, "index %d out of range (length %d)", idx, len(a))
 					}
+					continue
+				}
+				if err := p.walk(root, a[idx], i+1, false, out); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -202,8 +213,10 @@ func (p *Path) apply(root any, seg *segment, cur any, i int, upDefinite bool, ou
 			}
 		case []any:
 			for _, v := range c {
-				if seg.filter.match(root, v) {
-					if err := p.walk(root, v, i+1, false, out); err != nil {
+				// "The @ operator ... does not match scalar values. It only matches
+				// objects." (Step Functions developer guide)
+				if m, ok := v.(map[string]any); ok && seg.filter.match(root, m) {
+					if err := p.walk(root, m, i+1, false, out); err != nil {
 						return err
 					}
 				}

@@ -69,6 +69,8 @@ func TestParseClassification(t *testing.T) {
 		{path: `$["odd key"]`, definite: true, ref: true},
 		{path: "$.bar[0]", definite: true, ref: true},
 		{path: "$.bar[-1]", definite: true, ref: true},
+		{path: "$.bar[(@.length-1)]", definite: true},
+		{path: "$.bar[( @.length - 2 )]", definite: true},
 		{path: "$.abc.['def ghi']", definite: true, ref: true},
 		{path: "$['a','b']", definite: true},
 		{path: "$['a','b'].c"},
@@ -136,6 +138,10 @@ func TestParseErrors(t *testing.T) {
 		{"$[?@.a]", 3, "expected '('"},
 		{"$.a b", 3, "expected '.' or '['"},
 		{"$.a.length()", 10, "functions such as length() are not supported"},
+		{"$[(@.size-1)]", 2, "script expressions other than @.length-n are not supported"},
+		{"$[(@.length+1)]", 11, "expected '-' after (@.length"},
+		{"$[(@.length-x)]", 12, "expected a non-negative number"},
+		{"$[(@.length-1]", 13, "expected ')' to close (@.length-n"},
 		{"$[?(@.a == 1e)]", 11, "invalid number"},
 		{"$" + strings.Repeat("[?(@", 40), 0, "nested more than"},
 	}
@@ -169,8 +175,9 @@ func TestGetDefinite(t *testing.T) {
 		{"$.nothing", `null`},
 		{"$.bar[0]", `"a"`},
 		{"$.bar[2]", `"c"`},
-		{"$.bar[-1]", `"c"`},
-		{"$.bar[-3]", `"a"`},
+		{"$.bar[(@.length-1)]", `"c"`},
+		{"$.bar[(@.length - 3)]", `"a"`},
+		{"$.store.book[(@.length-1)].title", `"The Lord of the Rings"`},
 		{"$['odd key']['a.b']", `1`},
 		{`$['odd key']['it\'s']`, `2`},
 		{`$['odd key']["q\"uote"]`, `3`},
@@ -208,9 +215,17 @@ func TestGetNoMatch(t *testing.T) {
 		{"$.nothing.x", "$.nothing", `found null`},
 		{"$.bar[3]", "$.bar", `index 3 out of range (length 3)`},
 		{"$.bar[-4]", "$.bar", `index -4 out of range`},
+		// Step Functions rejects negative indexes; [(@.length-1)] is its idiom.
+		{"$.bar[-1]", "$.bar", `index -1 out of range (length 3)`},
+		{"$.bar[(@.length-4)]", "$.bar", `index (@.length-4) out of range (length 3)`},
+		{"$.bar[(@.length-0)]", "$.bar", `index (@.length-0) out of range`},
+		{"$.bar[2,0,7]", "$.bar", `index 7 out of range (length 3)`},
+		{"$.bar[-1,0]", "$.bar", `index -1 out of range`},
+		{"$.bar[*][0]", "$.bar[*]", `expected an array, found a string`},
+		{"$.store.book[*].title[1:]", "$.store.book[*].title", `expected an array, found a string`},
+		{"$.nothing[0]", "$.nothing", `expected an array for index 0, found null`},
+		{"$.foo.x[*]", "$.foo", `expected an object with member "x", found a number`},
 		{"$.car[0]", "$.car", `expected an array for index 0, found an object`},
-		{"$.missing[*]", "$", `no member "missing"`},
-		{"$.missing.a[*]", "$", `no member "missing"`},
 		{"$.foo[1:]", "$.foo", `expected an array, found a number`},
 		{"$.foo[?(@.a)]", "$.foo", `a filter needs an array or object`},
 		{"$$.Execution.Id", "$$", `expected an object with member "Execution", found null`},
@@ -251,8 +266,12 @@ func TestGetIndefinite(t *testing.T) {
 		{"$.store.book[*].isbn", `["0-553-21311-3","0-395-19395-8"]`},
 		{"$.store.book[*].missing.deeper", `[]`},
 		{"$.bar[0,2]", `["a","c"]`},
-		{"$.bar[2,0,7]", `["c","a"]`},
-		{"$.bar[-1,0]", `["c","a"]`},
+		{"$.bar[2,0]", `["c","a"]`},
+		{"$.store.book[*]['isbn','price'].x", `[]`},
+		{"$.missing[*]", `[]`},
+		{"$.missing.a[*]", `[]`},
+		{"$.car.missing[*]", `[]`},
+		{"$.store.book[*].missing[0]", `[]`},
 		{"$.bar[1:]", `["b","c"]`},
 		{"$.bar[:2]", `["a","b"]`},
 		{"$.bar[-2:]", `["b","c"]`},
@@ -261,7 +280,6 @@ func TestGetIndefinite(t *testing.T) {
 		{"$.bar[::-1]", `["c","b","a"]`},
 		{"$.bar[2:0:-1]", `["c","b"]`},
 		{"$.bar[5:]", `[]`},
-		{"$.bar[*][0]", `[]`},
 		{"$.bar[7][*]", `[]`},
 		{"$..author", `["Nigel Rees","Evelyn Waugh","Herman Melville","J. R. R. Tolkien"]`},
 		{"$.store..price", `[19.95,8.95,12.99,8.99,22.99]`},
@@ -279,8 +297,14 @@ func TestGetIndefinite(t *testing.T) {
 		{`$.store.book[?(@.category == "reference" || @.price >= 22.99)].title`, `["Sayings of the Century","The Lord of the Rings"]`},
 		{"$.store.book[?(@.price <= $.expensive)].price", `[8.95,8.99]`},
 		{"$.store.book[?(@.price == 8.95)].title", `["Sayings of the Century"]`},
-		{"$.store.book[?(@.price == '8.95')].title", `[]`},
-		{"$.store.book[?(@.isbn != '0-553-21311-3')].title", `["Sayings of the Century","Sword of Honour","The Lord of the Rings"]`},
+		// Jayway compares a number with a string that reads as a number numerically.
+		{"$.store.book[?(@.price == '8.950')].title", `["Sayings of the Century"]`},
+		{"$.store.book[?(@.price > '9')].title", `["Sword of Honour","The Lord of the Rings"]`},
+		{"$.store.book[?(@.price == 'abc')].title", `[]`},
+		{"$.store.book[?(@.price < 'abc')].title", `[]`},
+		// A missing operand makes every comparison false, != included (Jayway 2.0).
+		{"$.store.book[?(@.isbn != '0-553-21311-3')].title", `["The Lord of the Rings"]`},
+		{"$.store.book[?(@.missing != 1)].title", `[]`},
 		{"$.store.book[?(@.author > 'I')].author", `["Nigel Rees","J. R. R. Tolkien"]`},
 		{"$.store.book[?(@.price > 'a')].title", `[]`},
 		{"$.store.bicycle[?(@.color == 'red')].price", `[19.95]`},
@@ -298,7 +322,11 @@ func TestGetIndefinite(t *testing.T) {
 		{"$.store.book[?(@.price in [8.95, 8.99])].title", `["Sayings of the Century","Moby Dick"]`},
 		{"$.store.book[?(@.category nin ['fiction'])].title", `["Sayings of the Century"]`},
 		{"$.store.book[?(@.isbn nin [])].title", `["Moby Dick","The Lord of the Rings"]`},
-		{"$.bar[?(@ in $.bar)]", `["a","b","c"]`},
+		// The @ operator does not match scalar values, only objects (developer guide).
+		{"$.bar[?(@ in $.bar)]", `[]`},
+		{"$.bar[?(@ == 'b')]", `[]`},
+		{"$.bar[?(@)]", `[]`},
+		{"$.store.book[?(@.category in $..category)].price", `[8.95,12.99,8.99,22.99]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -340,7 +368,6 @@ func TestSet(t *testing.T) {
 		{"into nested object", `{"a":{"b":1,"c":2}}`, "$.a.b", `null`, `{"a":{"b":null,"c":2}}`},
 		{"bracket name", `{}`, "$['a b']", `1`, `{"a b":1}`},
 		{"array element", `{"a":[1,2,3]}`, "$.a[1]", `"x"`, `{"a":[1,"x",3]}`},
-		{"negative index", `{"a":[1,2,3]}`, "$.a[-1]", `"x"`, `{"a":[1,2,"x"]}`},
 		{"through array", `{"a":[{"b":1}]}`, "$.a[0].c", `2`, `{"a":[{"b":1,"c":2}]}`},
 	}
 	for _, tt := range tests {
@@ -372,6 +399,7 @@ func TestSetErrors(t *testing.T) {
 		{"index of object", `{"a":{}}`, "$.a[0]", "$.a", "expected an array for index 0, found an object"},
 		{"index of missing", `{}`, "$.a[0]", "$.a", "found nothing"},
 		{"index out of range", `{"a":[1]}`, "$.a[1]", "$.a", "index 1 out of range (length 1)"},
+		{"negative index", `{"a":[1,2,3]}`, "$.a[-1]", "$.a", "index -1 out of range (length 3)"},
 		{"not a reference path", `{}`, "$.a[*]", "$", "not a reference path"},
 		{"context object", `{}`, "$$.a", "$$", "context object"},
 	}
@@ -551,7 +579,7 @@ func TestGoNumbers(t *testing.T) {
 
 func TestErrorStrings(t *testing.T) {
 	_, err := jsonpath.Parse("$.a[")
-	if got, want := err.Error(), `invalid JSONPath "$.a[" at offset 4: expected '*', '?(', a quoted name, an index or a slice after '[' at offset 3, found end of path`; got != want {
+	if got, want := err.Error(), `invalid JSONPath "$.a[" at offset 4: expected '*', '?(', a quoted name, an index, a slice or (@.length-n) after '[' at offset 3, found end of path`; got != want {
 		t.Errorf("SyntaxError = %q, want %q", got, want)
 	}
 	_, err = jsonpath.Set(map[string]any{"a": "s"}, jsonpath.MustParse("$.a.b"), 1)

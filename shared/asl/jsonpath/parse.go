@@ -170,8 +170,10 @@ func (ps *parser) bracket(depth int) (segment, error) {
 		return segment{kind: segNames, names: names}, nil
 	case c == '-' || c == ':' || (c >= '0' && c <= '9'):
 		return ps.indexOrSlice()
+	case c == '(':
+		return ps.lengthIndex()
 	default:
-		return segment{}, ps.errorf(ps.pos, "expected '*', '?(', a quoted name, an index or a slice after '[' at offset %d, found %s", open, quoteByte(ps.src, ps.pos))
+		return segment{}, ps.errorf(ps.pos, "expected '*', '?(', a quoted name, an index, a slice or (@.length-n) after '[' at offset %d, found %s", open, quoteByte(ps.src, ps.pos))
 	}
 }
 
@@ -373,4 +375,38 @@ func (ps *parser) number() (json.Number, error) {
 
 func isNumberByte(c byte) bool {
 	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+}
+
+// lengthIndex reads [(@.length-n)], the script index that Jayway 2.0 evaluates and Step
+// Functions accepts for "n-th from the end", where a negative index such as [-1] selects
+// nothing. ps.pos is at '('.
+func (ps *parser) lengthIndex() (segment, error) {
+	start := ps.pos
+	ps.pos++
+	ps.skipSpace()
+	if !strings.HasPrefix(ps.src[ps.pos:], "@.length") {
+		return segment{}, ps.errorf(start, "expected (@.length-n): script expressions other than @.length-n are not supported")
+	}
+	ps.pos += len("@.length")
+	ps.skipSpace()
+	if ps.peek() != '-' {
+		return segment{}, ps.errorf(ps.pos, "expected '-' after (@.length, found %s", quoteByte(ps.src, ps.pos))
+	}
+	ps.pos++
+	ps.skipSpace()
+	at := ps.pos
+	n, ok, err := ps.optInt()
+	if err != nil {
+		return segment{}, err
+	}
+	if !ok || n < 0 {
+		return segment{}, ps.errorf(at, "expected a non-negative number after (@.length-")
+	}
+	if err := ps.expect(')', "to close (@.length-n"); err != nil {
+		return segment{}, err
+	}
+	if err := ps.expect(']', "after (@.length-n)"); err != nil {
+		return segment{}, err
+	}
+	return segment{kind: segIndex, index: n, fromEnd: true}, nil
 }

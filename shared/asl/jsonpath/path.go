@@ -28,7 +28,7 @@ type segKind uint8
 
 const (
 	segName     segKind = iota // .name or ['name']
-	segIndex                   // [n]
+	segIndex                   // [n], or [(@.length-n)] with fromEnd
 	segNames                   // ['a','b']
 	segIndexes                 // [0,2]
 	segWildcard                // .* or [*]
@@ -42,6 +42,7 @@ type segment struct {
 	end     int // offset in Path.src just past this segment, for error messages
 	name    string
 	index   int
+	fromEnd bool // [(@.length-index)]
 	names   []string
 	indexes []int
 	slice   slice
@@ -142,7 +143,11 @@ func classify(segs []segment) (definite, reference bool) {
 	definite, reference = true, true
 	for i := range segs {
 		switch segs[i].kind {
-		case segName, segIndex:
+		case segName:
+		case segIndex:
+			if segs[i].fromEnd {
+				reference = false
+			}
 		case segNames:
 			reference = false
 			if i != len(segs)-1 {

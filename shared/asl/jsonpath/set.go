@@ -73,12 +73,9 @@ func (p *Path) set(cur any, present bool, i int, value any) (any, error) {
 			}
 			return nil, p.setError(i, "expected an array for index %d, found %s", seg.index, found)
 		}
-		idx := seg.index
-		if idx < 0 {
-			idx += len(a)
-		}
-		if idx < 0 || idx >= len(a) {
-			return nil, p.setError(i, "index %d out of range (length %d)", seg.index, len(a))
+		idx, ok := seg.resolve(len(a))
+		if !ok {
+			return nil, p.setError(i, "%s out of range (length %d)", seg.indexText(), len(a))
 		}
 		v, err := p.set(a[idx], true, i+1, value)
 		if err != nil {
