@@ -24,6 +24,14 @@ type buildLog struct {
 	clock   core.Clock
 	secrets []string // longest first
 	err     error    // the first write error; the build goes on without a log
+	closed  bool     // Run has returned: the caller's writer is no longer ours
+}
+
+// close stops all writing: output still draining from killed processes is dropped.
+func (l *buildLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
 }
 
 func newBuildLog(w io.Writer, clock core.Clock) *buildLog {
@@ -78,7 +86,7 @@ func (l *buildLog) output(line string) {
 }
 
 func (l *buildLog) write(s string) {
-	if l.err != nil {
+	if l.err != nil || l.closed {
 		return
 	}
 	if _, err := io.WriteString(l.w, s); err != nil {

@@ -255,6 +255,7 @@ func (b *build) run(ctx context.Context) {
 		if b.sess != nil {
 			b.sess.close()
 		}
+		b.log.close()
 	}()
 	if end := b.phase(PhaseDownloadSource, true, b.downloadSource); end.status != StatusSucceeded {
 		b.finish()
