@@ -40,7 +40,6 @@ type frame struct {
 	wake chan struct{} // signalled when Callback or Heartbeat change
 
 	inputJSON string // Input rendered as JSON, when already known
-	exitJSON  string // the output of the state just exited, rendered
 	encoded   []byte // the frame's JSON once it has succeeded (it no longer changes)
 }
 

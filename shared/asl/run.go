@@ -45,6 +45,8 @@ type endRequest struct {
 
 // outcome is how a state ended.
 type outcome struct {
+	exited      State  // the state to record as exited (with outJSON), or nil
+	outJSON     string // output rendered for the StateExited event
 	next        string
 	output      any
 	end         bool
@@ -165,6 +167,10 @@ func (x *execution) runFrame(ctx context.Context, fr *frame, b *Branch) {
 			return
 		}
 		x.mu.Lock()
+		if o.exited != nil {
+			x.emitLocked(fr, Event{Type: o.exited.Type() + "StateExited", EventDetails: &EventDetails{StateExitedEventDetails: &StateExitedEventDetails{
+				Name: o.exited.Name(), Output: o.outJSON, OutputDetails: &DataDetails{}}}})
+		}
 		switch {
 		case o.err != nil:
 			fr.Status = frameFailed
@@ -178,7 +184,7 @@ func (x *execution) runFrame(ctx context.Context, fr *frame, b *Branch) {
 		default:
 			fr.State = o.next
 			fr.Input = o.output
-			fr.inputJSON, fr.exitJSON = fr.exitJSON, ""
+			fr.inputJSON = o.outJSON // the next state's input, already rendered
 			fr.Entered = false
 			fr.RetryCount = 0
 			fr.Retries = nil
@@ -308,20 +314,11 @@ func (x *execution) step(ctx context.Context, fr *frame, st State, b *Branch) ou
 		return outcome{err: e}
 	}
 	o.output = out
-	x.exitState(fr, st, out)
+	o.exited, o.outJSON = st, compactJSON(out)
 	if o.next == "" && !o.end {
 		o.next, o.end = c.Next, c.End
 	}
 	return o
-}
-
-func (x *execution) exitState(fr *frame, st State, out any) {
-	s := compactJSON(out)
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	fr.exitJSON = s // the next state's input, already rendered
-	x.emitLocked(fr, Event{Type: st.Type() + "StateExited", EventDetails: &EventDetails{StateExitedEventDetails: &StateExitedEventDetails{
-		Name: st.Name(), Output: s, OutputDetails: &DataDetails{}}}})
 }
 
 func (x *execution) choose(s *ChoiceState, eff, ctxDoc any) outcome {
@@ -443,8 +440,7 @@ func (x *execution) attempts(ctx context.Context, fr *frame, st State, raw, eff 
 
 		out, err := x.attempt(ctx, fr, st, raw, eff)
 		if err == nil {
-			x.exitState(fr, st, out)
-			return outcome{output: out, next: c.Next, end: c.End}
+			return outcome{output: out, next: c.Next, end: c.End, exited: st, outJSON: compactJSON(out)}
 		}
 		if ctx.Err() != nil {
 			return outcome{interrupted: true}
@@ -473,8 +469,7 @@ func (x *execution) attempts(ctx context.Context, fr *frame, st State, raw, eff 
 			if e != nil {
 				return outcome{err: e}
 			}
-			x.exitState(fr, st, out)
-			return outcome{output: out, next: k.Next}
+			return outcome{output: out, next: k.Next, exited: st, outJSON: compactJSON(out)}
 		}
 		return outcome{err: err}
 	}
