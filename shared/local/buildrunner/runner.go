@@ -75,7 +75,7 @@ type Request struct {
 	IgnoreBatch bool
 
 	Project     string // CodeBuild project name; "" is "relais-local"
-	BuildNumber int64  // "" is 1
+	BuildNumber int64  // 0 is 1
 	// SourceVersion, ResolvedSourceVersion and SourceRepoURL become the
 	// CODEBUILD_SOURCE_VERSION, CODEBUILD_RESOLVED_SOURCE_VERSION and
 	// CODEBUILD_SOURCE_REPO_URL variables (the commit, for a pipeline).
@@ -418,6 +418,16 @@ func (b *build) downloadSource() phaseEnd {
 	b.env = env
 	if b.spec.Env.GitCredentialHelper {
 		b.log.agent("git-credential-helper: CodeBuild's Git credential helper is not available locally; git uses this machine's credentials")
+	}
+	if b.spec.Cache != nil {
+		b.log.agent("cache: not used locally (every local build starts from its own copy of the source)")
+	}
+	if len(b.spec.Reports) > 0 {
+		groups := make([]string, len(b.spec.Reports))
+		for i, r := range b.spec.Reports {
+			groups[i] = r.Group
+		}
+		b.log.agent("reports: test reports are not collected locally (" + strings.Join(groups, ", ") + ")")
 	}
 	if b.spec.Phases.Install == nil || len(b.spec.Phases.Install.RuntimeVersions) == 0 {
 		b.log.agent("No runtime version selected in buildspec.")

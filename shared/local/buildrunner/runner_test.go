@@ -435,7 +435,7 @@ func isAgentLine(l string) bool {
 	for _, p := range []string{"Running ", "Entering phase", "Phase ", "Command did not", "CODEBUILD_SRC_DIR", "YAML location",
 		"Processing environment", "No runtime", "Moving to", "Selecting shell", "Expanding", "Assembling", "Found ",
 		"Build ", "Runtime ", "No artifacts", "Skipping", "Ignoring", "Exported variable", "Not exporting",
-		"run-as", "git-credential", "Warning:", "    The following"} {
+		"run-as", "git-credential", "Warning:", "cache:", "reports:", "    The following"} {
 		if strings.HasPrefix(l, p) {
 			return true
 		}
