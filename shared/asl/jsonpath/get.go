@@ -163,6 +163,9 @@ func (p *Path) apply(root any, seg *segment, cur any, i int, upDefinite bool, ou
 		case segIndex:
 			idx, ok := seg.resolve(len(a))
 			if !ok {
+				if upDefinite { // as in Jayway 2.0, e.g. $.a[7][*]
+					return p.noMatch(i, "%s out of range (length %d)", seg.indexText(), len(a))
+				}
 				return nil
 			}
 			return p.walk(root, a[idx], i+1, next, out)
@@ -248,6 +251,8 @@ func (p *Path) descend(root any, inner *segment, cur any, i int, out *[]any) err
 		if m, ok := cur.(map[string]any); ok && hasAll(m, inner.names) {
 			*out = append(*out, merge(m, inner.names))
 		}
+	} else if _, isArray := cur.([]any); !isArray && (inner.kind == segIndex || inner.kind == segIndexes || inner.kind == segSlice) {
+		// A scan applies array operations to the arrays it meets and passes over the rest.
 	} else if err := p.apply(root, inner, cur, i, false, out); err != nil {
 		return err
 	}
