@@ -34,6 +34,19 @@ func (e *envList) set(k, v string) {
 	e.vals[k] = v
 }
 
+func (e *envList) unset(k string) {
+	if _, ok := e.vals[k]; !ok {
+		return
+	}
+	delete(e.vals, k)
+	for i, n := range e.order {
+		if n == k {
+			e.order = append(e.order[:i], e.order[i+1:]...)
+			break
+		}
+	}
+}
+
 func (e *envList) names() []string { return append([]string(nil), e.order...) }
 
 func (e *envList) list() []string {

@@ -509,6 +509,13 @@ func (b *build) chooseShell() (string, bool, phaseEnd) {
 // nothing overrides.
 func (b *build) environment(secondary map[string]string) ([]string, phaseEnd) {
 	env := newEnvList(b.req.BaseEnv)
+	// The developer's RELAIS_SECRET_* variables feed EnvSecrets; the build sees only
+	// the variables they resolve, masked.
+	for _, name := range env.names() {
+		if strings.HasPrefix(name, EnvSecretPrefix) {
+			env.unset(name)
+		}
+	}
 	for _, v := range b.spec.Env.Variables {
 		env.set(v.Name, v.Value)
 	}

@@ -253,6 +253,34 @@ artifacts:
 			out:    []string{"build-finally"},
 		},
 		{
+			name: "on-failure CONTINUE on install goes on to the next phases",
+			yaml: `version: 0.2
+phases:
+  install:
+    on-failure: CONTINUE
+    commands: ["exit 1"]
+    finally: [echo install-finally]
+  pre_build:
+    commands: ['echo "pre succeeding=$CODEBUILD_BUILD_SUCCEEDING"']
+  post_build:
+    commands: [echo post]
+`,
+			status: StatusFailed,
+			phases: withStatuses("FAILED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"),
+			out:    []string{"install-finally", "pre succeeding=0", "post"},
+		},
+		{
+			name: "exit 0 ends the shell but not the phase",
+			yaml: `version: 0.2
+phases:
+  build:
+    commands: ["export K=kept; exit 0", 'echo "after K=$K"']
+`,
+			status: StatusSucceeded,
+			phases: withStatuses("SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"),
+			out:    []string{"after K=kept"},
+		},
+		{
 			name: "finally runs after success and after failure; a failing finally fails the phase",
 			yaml: `version: 0.2
 phases:
@@ -570,6 +598,36 @@ phases:
 	want := map[string]string{"VERSION": "1.2.3", "FROM_SPEC": "s", "LATE": "set in post_build"}
 	if diff := cmp.Diff(want, res.ExportedVariables); diff != "" {
 		t.Errorf("exported (-want +got):\n%s", diff)
+	}
+}
+
+func TestExportedVariablesAfterAFailedBuild(t *testing.T) {
+	res, _ := run(t, `version: 0.2
+env:
+  exported-variables: [STEP]
+phases:
+  build:
+    commands: ["export STEP=build", "false"]
+  post_build:
+    commands: ["export STEP=post_build"]
+`, nil, nil)
+	if res.Status != StatusFailed {
+		t.Fatalf("status: got %s, want FAILED", res.Status)
+	}
+	if diff := cmp.Diff(map[string]string{"STEP": "post_build"}, res.ExportedVariables); diff != "" {
+		t.Errorf("exported (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeveloperSecretVariablesStayOutOfTheBuild(t *testing.T) {
+	res, lines := run(t, "version: 0.2\nphases:\n  build:\n    commands: ['env | grep -c RELAIS_SECRET_ || true']\n", nil, func(r *Request) {
+		r.BaseEnv = []string{"PATH=" + os.Getenv("PATH"), "RELAIS_SECRET_X=leak"}
+	})
+	if res.Status != StatusSucceeded {
+		t.Fatalf("status: got %s", res.Status)
+	}
+	if diff := cmp.Diff([]string{"0"}, commandOutput(lines)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
 	}
 }
 
