@@ -31,8 +31,8 @@
 // Filter expressions combine @-relative and $-rooted paths, number, string, true, false and
 // null literals with == != < <= > >=, &&, ||, ! and parentheses. A bare path such as
 // [?(@.isbn)] tests that the member exists. Jayway's "in" and "nin" take an array literal
-// (['a', 1]) or a path; "=~ /re/" (with an optional i flag) matches a whole string against
-// a regular expression, in Go's RE2 syntax where Jayway uses Java's. JSONPath functions
+// (['a', 1]) or a path; "=~ /re/" (with an optional i flag) matches a whole string, or a
+// number's text, against a regular expression, in Go's RE2 syntax where Jayway uses Java's. JSONPath functions
 // such as length() are a syntax error here; Step Functions accepts them in a definition
 // but reads them as member names, so they never match at run time.
 //

@@ -1,6 +1,7 @@
 package jsonpath
 
 import (
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
@@ -315,6 +316,9 @@ func (e *expr) match(root, cur any) bool {
 	a, aok := e.a.value(root, cur)
 	if e.cmp == cmpRegex {
 		s, ok := a.(string)
+		if !ok {
+			s, ok = numberText(a) // Jayway matches a number by its text: 8.95 =~ /8.*/
+		}
 		return aok && ok && e.re.MatchString(s)
 	}
 	b, bok := e.b.value(root, cur)
@@ -375,6 +379,20 @@ func coerce(a, b any) (any, any) {
 		}
 	}
 	return a, b
+}
+
+func numberText(v any) (string, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		return string(n), true
+	case float64:
+		return strconv.FormatFloat(n, 'g', -1, 64), true
+	case int:
+		return strconv.Itoa(n), true
+	case int64:
+		return strconv.FormatInt(n, 10), true
+	}
+	return "", false
 }
 
 func filterEqual(a, b any) bool {

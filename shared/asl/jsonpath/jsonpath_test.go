@@ -319,7 +319,9 @@ func TestGetIndefinite(t *testing.T) {
 		{"$.store.book[?(@.author =~ /.*Tolkien/)].price", `[22.99]`},
 		{"$.store.book[?(@.author =~ /tolkien/)].price", `[]`},
 		{"$.store.book[?(@.author =~ /.*TOLKIEN/i)].price", `[22.99]`},
-		{"$.store.book[?(@.price =~ /.*/)].price", `[]`},
+		{"$.store.book[?(@.price =~ /8.*/)].price", `[8.95,8.99]`},
+		{"$.store.book[?(@.author =~ /Tolkien/)].price", `[]`}, // the whole string must match
+		{"$.store.book[?(@.isbn =~ /.*/)].price", `[8.99,22.99]`},
 		{"$.store.book[?(@.category in ['reference', 'poetry'])].title", `["Sayings of the Century"]`},
 		{"$.store.book[?(@.price in [8.95, 8.99])].title", `["Sayings of the Century","Moby Dick"]`},
 		{"$.store.book[?(@.category nin ['fiction'])].title", `["Sayings of the Century"]`},
