@@ -40,6 +40,7 @@ type frame struct {
 	wake chan struct{} // signalled when Callback or Heartbeat change
 
 	inputJSON string // Input rendered as JSON, when already known
+	inputEnc  []byte // Input encoded for snapshots; reset when Input changes
 	encoded   []byte // the frame's JSON once it has succeeded (it no longer changes)
 }
 
@@ -53,11 +54,27 @@ func appendFrame(buf []byte, f *frame) ([]byte, error) {
 		return append(buf, f.encoded...), nil
 	}
 	start := len(buf)
+	if f.inputEnc == nil {
+		enc, err := json.Marshal(f.Input)
+		if err != nil {
+			return buf, err
+		}
+		f.inputEnc = enc
+	}
 	shallow := *(*frameJSON)(f)
 	shallow.Children = nil
+	shallow.Input = nil
 	b, err := json.Marshal(&shallow)
 	if err != nil {
 		return buf, err
+	}
+	// Splice in the cached input (large inputs are re-encoded once, not per checkpoint).
+	// The first unescaped "input":null is the key: the strings before it escape quotes.
+	if i := bytes.Index(b, []byte(`"input":null`)); i >= 0 {
+		var nb []byte
+		nb = append(nb, b[:i+len(`"input":`)]...)
+		nb = append(nb, f.inputEnc...)
+		b = append(nb, b[i+len(`"input":null`):]...)
 	}
 	if f.Children == nil {
 		buf = append(buf, b...)

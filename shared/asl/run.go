@@ -184,6 +184,7 @@ func (x *execution) runFrame(ctx context.Context, fr *frame, b *Branch) {
 		default:
 			fr.State = o.next
 			fr.Input = o.output
+			fr.inputEnc = nil
 			fr.inputJSON = o.outJSON // the next state's input, already rendered
 			fr.Entered = false
 			fr.RetryCount = 0
