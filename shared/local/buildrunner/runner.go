@@ -235,6 +235,7 @@ func (b *build) run(ctx context.Context) {
 	b.projectARN = fmt.Sprintf("arn:aws:codebuild:%s:%s:project/%s", region, account, project)
 	b.res.Start = b.now()
 	b.succeed = true
+	defer b.log.close() // after the session's close: see session.close
 
 	b.instant(PhaseSubmitted)
 	b.instant(PhaseQueued)
@@ -255,7 +256,6 @@ func (b *build) run(ctx context.Context) {
 		if b.sess != nil {
 			b.sess.close()
 		}
-		b.log.close()
 	}()
 	if end := b.phase(PhaseDownloadSource, true, b.downloadSource); end.status != StatusSucceeded {
 		b.finish()
