@@ -41,7 +41,9 @@
 //   - Numbers print as Java prints them: integers in full, other numbers as Java's
 //     Double.toString does (1.10 prints 1.1, 1e2 prints 100.0, 1e10 prints 1.0E10, -0
 //     prints 0). This applies to States.Format, States.JsonToString and the values
-//     States.StringToJson returns.
+//     States.StringToJson returns. The digits are the shortest that identify the value,
+//     as in Java 19 and later; checked against Java 17, about 1% of random doubles differ,
+//     nearly all above 10^16, where older Java prints a 17th digit.
 //   - States.Format prints an object argument as Java's Map.toString ({a=1, b=[x, y]}) and
 //     an array as List.toString ([1, 2]); strings inside them are unquoted.
 //   - States.JsonToString writes compact JSON, without HTML escaping.
