@@ -58,10 +58,22 @@ const mapDef = `{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.items"
 // benchRun starts b.N executions, `concurrent` at a time, and reports state transitions
 // (states entered) per second.
 func benchRun(b *testing.B, def, input string, transitions int, concurrent int) {
+	// Default batching of checkpoints, and a checkpoint after every change (the
+	// worst case for durability cost; MemStore still copies every snapshot).
+	for _, iv := range []time.Duration{0, -1} {
+		name := "checkpoint=batched"
+		if iv < 0 {
+			name = "checkpoint=every-change"
+		}
+		b.Run(name, func(b *testing.B) { benchRunWith(b, def, input, transitions, concurrent, iv) })
+	}
+}
+
+func benchRunWith(b *testing.B, def, input string, transitions int, concurrent int, interval time.Duration) {
 	ctx := context.Background()
 	reg := NewRegistry()
 	reg.HandleFunc("arn:aws:states:::bench:noop", func(ctx context.Context, req *TaskRequest) (any, error) { return "ok", nil })
-	eng := New(Options{Tasks: reg, Logger: slog.New(slog.DiscardHandler)})
+	eng := New(Options{Tasks: reg, Logger: slog.New(slog.DiscardHandler), CheckpointInterval: interval})
 	defer eng.Close()
 	if _, err := eng.CreateStateMachine(ctx, "m", []byte(def), ""); err != nil {
 		b.Fatal(err)

@@ -45,7 +45,7 @@ type Options struct {
 	// HistoryLimit overrides the 25,000-event history limit (tests).
 	HistoryLimit int
 	// CheckpointInterval is the least time between two background checkpoints of one
-	// execution: changes made meanwhile go into the next one. 0 means 2ms; negative means
+	// execution: changes made meanwhile go into the next one. 0 means 10ms; negative means
 	// checkpoint after every change. Terminal states, Stop and History always checkpoint
 	// at once. A crash loses at most this much progress, which Resume redoes.
 	CheckpointInterval time.Duration
@@ -99,7 +99,7 @@ func New(o Options) *Engine {
 		e.account = "123456789012"
 	}
 	if e.checkpointInterval == 0 {
-		e.checkpointInterval = 2 * time.Millisecond
+		e.checkpointInterval = 10 * time.Millisecond
 	}
 	if e.historyLimit <= 0 {
 		e.historyLimit = HistoryLimit
