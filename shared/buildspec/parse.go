@@ -53,7 +53,12 @@ type decoder struct {
 	strict   bool
 	problems []Problem
 	warnings []Problem
+	merges   int // merge-key expansions so far: nested aliases could multiply them
 }
+
+// maxMerges bounds merge-key expansions, so that a buildspec of aliases of aliases
+// cannot make the parser do exponential work.
+const maxMerges = 1000
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	line := 0
@@ -162,6 +167,13 @@ func (d *decoder) merge(v *yaml.Node, path string) []pair {
 	}
 	var out []pair
 	for _, s := range srcs {
+		d.merges++
+		if d.merges > maxMerges {
+			if d.merges == maxMerges+1 {
+				d.fail(v, path, "too many merge keys (<<) expanded: more than %d", maxMerges)
+			}
+			return nil
+		}
 		ps, _ := d.pairs(s, path)
 		out = append(out, ps...)
 	}

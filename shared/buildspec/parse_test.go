@@ -2,6 +2,8 @@ package buildspec
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -256,6 +258,21 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseBoundsMergeKeys(t *testing.T) {
+	// Each level merges the previous one twice: 2^30 expansions without a bound.
+	var b strings.Builder
+	b.WriteString("version: 0.2\nphases:\n  build:\n    commands: [x]\nx0: &m0 {a: 1}\n")
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&b, "x%d: &m%d {<<: [*m%d, *m%d]}\n", i, i, i-1, i-1)
+	}
+	b.WriteString("cache:\n  <<: *m30\n")
+	_, err := ParseLenient([]byte(b.String()))
+	var perr *Error
+	if !errors.As(err, &perr) || !strings.Contains(perr.Error(), "too many merge keys") {
+		t.Fatalf("got %v, want a too-many-merge-keys error", err)
 	}
 }
 
