@@ -32,6 +32,17 @@ var commands = map[string]command{
 	"build":    {"run a buildspec here as CodeBuild would", runBuild},
 	"compile":  {"print the state machine (ASL) that runs a pipeline", runCompile},
 	"validate": {"check pipeline declarations against CodePipeline's rules", runValidate},
+
+	// Clients of the API (cmd/relais/client.go).
+	"start":      {"start an execution of a pipeline (--watch to follow it)", runStart},
+	"watch":      {"follow an execution until it ends", runWatch},
+	"status":     {"show a pipeline's state: stages, transitions, latest actions", runStatus},
+	"approve":    {"approve a pending manual approval", runApprove},
+	"reject":     {"reject a pending manual approval", runReject},
+	"executions": {"list a pipeline's executions, newest first", runExecutions},
+	"stop":       {"stop an execution (--abandon to abandon running actions)", runStop},
+	"retry":      {"retry the failed stage of an execution", runRetry},
+	"transition": {"enable or disable the inbound transition of a stage", runTransition},
 }
 
 func main() {
