@@ -90,6 +90,18 @@ func TestCallbackHeartbeat(t *testing.T) {
 	}
 }
 
+func TestCallbackHeartbeatSecondsPath(t *testing.T) {
+	h := newHarness(t)
+	captureTokens(h)
+	d := h.run(sprintf(callbackDef, `"HeartbeatSecondsPath":"$.hb",`), `{"hb":30}`)
+	if d.Error != ErrNameHeartbeatTimeout {
+		t.Fatalf("got %s %q, want States.HeartbeatTimeout", d.Status, d.Error)
+	}
+	if got := d.StopDate.Sub(d.StartDate); got != 30*time.Second {
+		t.Errorf("got failure after %v, want 30s", got)
+	}
+}
+
 func TestCallbackTimeout(t *testing.T) {
 	h := newHarness(t)
 	captureTokens(h)

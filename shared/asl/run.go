@@ -1069,17 +1069,17 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 		}
 	}
 	n := len(items)
+	// With both thresholds set, exceeding either fails the Map.
+	countSet := s.ToleratedFailureCountPath != nil || s.ToleratedFailureCount > 0
+	pctSet := s.ToleratedFailurePercentagePath != nil || s.ToleratedFailurePercentage > 0
 	tolerated := func(failed int) bool {
 		if failed == 0 {
 			return true
 		}
-		if !s.HasTolerance {
+		if !countSet && !pctSet {
 			return false
 		}
-		if int64(failed) <= maxFail && maxFail > 0 {
-			return true
-		}
-		return maxPct > 0 && float64(failed)*100/float64(n) <= maxPct
+		return (!countSet || int64(failed) <= maxFail) && (!pctSet || float64(failed)*100/float64(n) <= maxPct)
 	}
 
 	x.mu.Lock()
