@@ -31,6 +31,10 @@ type GitEvent struct {
 	PullRequestEvent string
 	// ChangedFiles are the paths the push or pull request changes, from the repository root.
 	ChangedFiles []string
+	// FilesUnknown says that ChangedFiles may be incomplete (the host truncated its list
+	// and it could not be completed): a file-path criterion then counts as met, so that
+	// a change is never missed; the caller says so where it records the execution.
+	FilesUnknown bool
 }
 
 // Fire says that an event starts the pipeline from one source action.
@@ -52,7 +56,8 @@ type Fire struct {
 //     matches tag pushes whose tag it selects; one on branches matches branch pushes to a
 //     selected branch and, if it also has file paths, only when a changed file is
 //     selected. A pull-request filter matches its events (all three when it lists none),
-//     selected destination branches and, if given, changed files. Every criterion a
+//     selected destination branches and, if given, changed files. When the event's
+//     changed files are unknown (FilesUnknown), file criteria count as met. Every criterion a
 //     filter specifies must match; any filter of the trigger may.
 //   - Within criteria, a name matching an exclude pattern is never selected (excludes
 //     win); with no includes, every name not excluded is. Patterns are globs: * and ?
@@ -126,7 +131,7 @@ func (f *GitPushFilter) matches(ev GitEvent) bool {
 	if f.Branches == nil || ev.Tag != "" || !f.Branches.selects(ev.Branch) {
 		return false
 	}
-	return f.FilePaths == nil || f.FilePaths.selectsAny(ev.ChangedFiles)
+	return f.FilePaths == nil || ev.FilesUnknown || f.FilePaths.selectsAny(ev.ChangedFiles)
 }
 
 func (f *GitPullRequestFilter) matches(ev GitEvent) bool {
@@ -142,7 +147,7 @@ func (f *GitPullRequestFilter) matches(ev GitEvent) bool {
 	if f.Branches == nil || !f.Branches.selects(ev.Branch) {
 		return false
 	}
-	return f.FilePaths == nil || f.FilePaths.selectsAny(ev.ChangedFiles)
+	return f.FilePaths == nil || ev.FilesUnknown || f.FilePaths.selectsAny(ev.ChangedFiles)
 }
 
 // selects reports whether name is included and not excluded.

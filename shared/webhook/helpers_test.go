@@ -1,0 +1,182 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/relais-ci/relais/shared/api/apitest"
+	"github.com/relais-ci/relais/shared/core"
+)
+
+// testSecret signs every delivery of these tests.
+const testSecret = "relais webhook test secret"
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// realDir returns testdata/real/<sub> of the shared tree: found by walking up from the
+// working directory to the folder holding go.mod, then ../shared/testdata/real. Missing
+// data fails the test under CI=true and skips it otherwise.
+func realDir(t testing.TB, sub string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+	real := filepath.Join(dir, "..", "shared", "testdata", "real", sub)
+	if _, err := os.Stat(real); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("real testdata missing: %v", err)
+		}
+		t.Skipf("real testdata missing: %v", err)
+	}
+	return real
+}
+
+func readReal(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(realDir(t, "webhooks"), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// source describes the source action of a test pipeline.
+type source struct {
+	repo, branch string
+	config       map[string]string // extra configuration
+	triggers     string            // JSON of the gitConfiguration push/pullRequest, "" for none
+}
+
+// decl writes a runnable local pipeline: Source (CodeStarSourceConnection) → Build.
+func decl(name string, src source) string {
+	cfg := map[string]string{
+		"ConnectionArn":    "arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-0000-0000-000000000000",
+		"FullRepositoryId": src.repo, "BranchName": src.branch,
+	}
+	for k, v := range src.config {
+		cfg[k] = v
+	}
+	d := map[string]any{
+		"name": name, "roleArn": "arn:aws:iam::123456789012:role/relais",
+		"artifactStore": map[string]string{"type": "S3", "location": "relais-artifacts"},
+		"pipelineType":  "V2", "executionMode": "PARALLEL",
+		"stages": []any{
+			map[string]any{"name": "Source", "actions": []any{map[string]any{
+				"name":            "Checkout",
+				"actionTypeId":    map[string]string{"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"},
+				"configuration":   cfg,
+				"outputArtifacts": []any{map[string]string{"name": "Src"}},
+				"namespace":       "SourceVariables",
+			}}},
+			map[string]any{"name": "Build", "actions": []any{map[string]any{
+				"name":           "Compile",
+				"actionTypeId":   map[string]string{"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+				"configuration":  map[string]string{"ProjectName": "p"},
+				"inputArtifacts": []any{map[string]string{"name": "Src"}},
+			}}},
+		},
+	}
+	if src.triggers != "" {
+		var g map[string]any
+		if err := json.Unmarshal([]byte(src.triggers), &g); err != nil {
+			panic(err)
+		}
+		g["sourceActionName"] = "Checkout"
+		d["triggers"] = []any{map[string]any{"providerType": "CodeStarSourceConnection", "gitConfiguration": g}}
+	}
+	b, _ := json.Marshal(map[string]any{"pipeline": d})
+	return string(b)
+}
+
+// testPipelines name the repositories of the real deliveries.
+var testPipelines = map[string]source{
+	"hello-master": {repo: "Codertocat/Hello-World", branch: "master"},
+	"hello-v2": {repo: "Codertocat/Hello-World", branch: "master", triggers: `{
+		"push": [{"tags": {"includes": ["simple-*"]}}],
+		"pullRequest": [{"branches": {"includes": ["master"]}}]}`},
+	"hello-quiet": {repo: "Codertocat/Hello-World", branch: "master", config: map[string]string{"DetectChanges": "false"}},
+	"drone": {repo: "bradrydzewski/drone-test-go", branch: "master", triggers: `{
+		"push": [{"branches": {"includes": ["**"]}}, {"tags": {"includes": ["v*"]}}],
+		"pullRequest": [{"events": ["OPEN", "UPDATED", "CLOSED"], "branches": {"includes": ["**"], "excludes": ["release/**"]}}]}`},
+	"argo": {repo: "jessesuen/test-repo", branch: "master"},
+	"gcb": {repo: "ailisp/gcbapp-buildconfig-example", branch: "master", triggers: `{
+		"push": [{"branches": {"includes": ["master"]}, "filePaths": {"includes": ["*.md"]}}],
+		"pullRequest": [{"events": ["CLOSED"], "branches": {"includes": ["master"]}}]}`},
+	"gcb-src": {repo: "ailisp/gcbapp-buildconfig-example", branch: "master", triggers: `{
+		"push": [{"branches": {"includes": ["master"]}, "filePaths": {"includes": ["src/**"]}}]}`},
+}
+
+// env is a webhook service over the real execution service and a SQLite store, with
+// an engine fake: executions are recorded and "started", nothing runs them.
+type env struct {
+	*apitest.Env
+	svc     *Service
+	secrets Secrets
+}
+
+func newEnv(t testing.TB, configure ...func(*Deps)) *env {
+	t.Helper()
+	a := apitest.New(t)
+	e := &env{Env: a, secrets: NewSecrets(testSecret)}
+	d := Deps{
+		Pipelines: a.Store, Executions: a.Store, Deliveries: a.Store, Starter: a.Execution,
+		Secrets: e.secrets, Clock: a.Clock, Logger: quiet,
+	}
+	for _, c := range configure {
+		c(&d)
+	}
+	e.svc = New(d)
+	return e
+}
+
+func (e *env) installAll(t testing.TB) {
+	t.Helper()
+	for name, src := range testPipelines {
+		e.Install(t, decl(name, src))
+	}
+}
+
+// signed is a delivery of body as GitHub sends it, signed with the test secret.
+func (e *env) signed(event, delivery string, body []byte) Request {
+	return Request{Event: event, Delivery: delivery, Signature: e.secrets.Sign(body), ContentType: "application/json", Body: body}
+}
+
+// executions returns every execution of the installed test pipelines.
+func (e *env) executions(t testing.TB) []core.Execution {
+	t.Helper()
+	ps, err := e.Store.ListPipelines(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []core.Execution
+	for _, p := range ps {
+		page := core.Page{Limit: 100}
+		for {
+			xs, next, err := e.Store.ListExecutions(context.Background(), p.Name, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, xs...)
+			if next == "" {
+				break
+			}
+			page.Token = next
+		}
+	}
+	return all
+}
