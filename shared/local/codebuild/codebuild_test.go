@@ -329,11 +329,24 @@ func startLong(t *testing.T, h *harness) (action.Job, int) {
 	if again.ExternalID != started.ExternalID {
 		t.Errorf("second Run started build %s, want the running %s", again.ExternalID, started.ExternalID)
 	}
-	b, err := os.ReadFile(fifo) // blocks until the grandchild is running
-	must(t, err)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	must(t, err)
-	return job, pid
+	got := make(chan string, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo) // blocks until a writer opens the fifo
+		got <- string(b)
+	}()
+	select {
+	case s := <-got:
+		pid, err := strconv.Atoi(strings.TrimSpace(s))
+		must(t, err)
+		return job, pid
+	case res := <-h.complete:
+		// Unblock the reader: open the fifo for writing, then close it.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+		t.Fatalf("the build ended before its grandchild ran: %s %+v", res.Status, res.Error)
+		return job, 0
+	}
 }
 
 func TestCancelKillsTheBuild(t *testing.T) {
