@@ -216,6 +216,10 @@ func decodeJSON(data []byte) (any, error) {
 var placeholderRE = regexp.MustCompile(`\$\{[^}]*\}`)
 
 func (p *parser) parse(def []byte) *Machine {
+	if len(def) > DefinitionLimit {
+		p.add("", CodeSchema, "definition is %d bytes, more than the %d-byte limit", len(def), DefinitionLimit)
+		return nil
+	}
 	raw, err := decodeJSON(def)
 	if err != nil {
 		p.add("", CodeInvalidJSON, "definition is not valid JSON: %v", err)

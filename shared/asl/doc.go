@@ -12,7 +12,7 @@
 //	                               Message}, Location a JSON Pointer (/States/Check/Choices/0)
 //	MustParse(def) *Machine
 //
-// Engine (New(Options{Store, Clock, Tasks, Logger, Region, AccountID})):
+// Engine (New(Options{Store, Clock, Tasks, Logger, Region, AccountID, CheckpointInterval})):
 //
 //	CreateStateMachine / UpdateStateMachine / DescribeStateMachine / DeleteStateMachine /
 //	ListStateMachines
@@ -62,8 +62,12 @@
 // QueryLanguage JSONata, Assign/variables and unresolved ${...} placeholders are refused
 // by Parse with a Problem saying so.
 //
-// The history limit (25,000 events) fails the execution with States.Runtime; such an
-// execution cannot be redriven.
+// Limits, as Step Functions applies them: a history of 25,000 events fails the execution
+// with States.Runtime (and it cannot be redriven); a state output over 256 KiB fails it
+// with States.DataLimitExceeded (never caught); StartExecution and SendTaskSuccess refuse
+// payloads over 256 KiB and Parse definitions over 1 MiB; an inline Map runs at most 40
+// iterations at once; an execution can be redriven within 14 days of its end, at most 1,000
+// times, never once SUCCEEDED.
 //
 // # Durability and at-least-once tasks
 //

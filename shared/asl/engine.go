@@ -32,6 +32,11 @@ const (
 	RedriveWindow = 14 * 24 * time.Hour
 	// MaxRedrives is how many times an execution can be redriven.
 	MaxRedrives = 1000
+	// PayloadLimit is the largest execution input, state output or task result (bytes of
+	// JSON); a larger state output fails the execution with States.DataLimitExceeded.
+	PayloadLimit = 256 * 1024
+	// DefinitionLimit is the largest definition Parse accepts (bytes).
+	DefinitionLimit = 1024 * 1024
 )
 
 // Options configures an Engine. Zero fields take defaults.
@@ -348,6 +353,9 @@ func (e *Engine) StartExecution(ctx context.Context, in StartInput) (Execution, 
 	if in.Input == "" {
 		in.Input = "{}"
 	}
+	if len(in.Input) > PayloadLimit {
+		return Execution{}, fmt.Errorf("execution input is %d bytes, more than the %d-byte limit: %w", len(in.Input), PayloadLimit, ErrInvalidInput)
+	}
 	inputDoc, err := decodeJSON([]byte(in.Input))
 	if err != nil {
 		return Execution{}, fmt.Errorf("execution input: invalid JSON: %v: %w", err, ErrInvalidInput)
@@ -578,6 +586,9 @@ func (e *Engine) History(ctx context.Context, arn string, in HistoryInput) ([]Ev
 // SendTaskSuccess completes the waiting task that the token names with output (JSON).
 // It fails with ErrTaskTimedOut when no task waits for that token (any more).
 func (e *Engine) SendTaskSuccess(ctx context.Context, token, output string) error {
+	if len(output) > PayloadLimit {
+		return fmt.Errorf("task output is %d bytes, more than the %d-byte limit: %w", len(output), PayloadLimit, ErrInvalidInput)
+	}
 	doc, err := decodeJSON([]byte(output))
 	if err != nil {
 		return fmt.Errorf("task output: %v: %w", err, ErrInvalidInput)

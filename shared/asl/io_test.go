@@ -2,6 +2,8 @@ package asl
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -126,4 +128,20 @@ func TestIntrinsics(t *testing.T) {
 		{"intrinsic in ResultSelector", task(`"ResultSelector":{"j.$":"States.JsonToString($)"}`), `{"a":1}`, StatusSucceeded, `{"j":"{\"a\":1}"}`, ""},
 		{"fail CausePath intrinsic", `{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E","CausePath":"States.Format('bad {}', $.x)"}}}`, `{"x":1}`, StatusFailed, ``, "E"},
 	}, nil)
+}
+
+func TestPayloadLimits(t *testing.T) {
+	big := `"` + strings.Repeat("x", PayloadLimit) + `"`
+	runCases(t, []runCase{
+		{"state output too large", pass(`"Result":`+big), `{}`, StatusFailed, ``, ErrNameDataLimitExceeded},
+		{"not caught", task(`"Parameters":{"v":`+big+`},"Catch":[{"ErrorEquals":["States.ALL"],"Next":"T"}]`), `{}`, StatusFailed, ``, ErrNameDataLimitExceeded},
+	}, nil)
+	h := newHarness(t)
+	h.eng.CreateStateMachine(context.Background(), "m", []byte(pass(`"Comment":""`)), "")
+	if _, err := h.eng.StartExecution(context.Background(), StartInput{StateMachine: "m", Input: big}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("oversized input: got %v, want ErrInvalidInput", err)
+	}
+	if _, err := Parse([]byte(`{"Comment":"` + strings.Repeat("x", DefinitionLimit) + `"}`)); err == nil {
+		t.Error("oversized definition: got no error")
+	}
 }

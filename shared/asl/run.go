@@ -163,6 +163,10 @@ func (x *execution) runFrame(ctx context.Context, fr *frame, b *Branch) {
 			return
 		}
 		o := x.step(ctx, fr, st, b)
+		if o.exited != nil && len(o.outJSON) > PayloadLimit {
+			o = outcome{err: NewError(ErrNameDataLimitExceeded,
+				"The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.Name())}
+		}
 		if o.interrupted || ctx.Err() != nil && o.err == nil && !o.end && o.next == "" {
 			return
 		}
