@@ -99,7 +99,7 @@ type Result struct {
 	Phases      []PhaseResult `json:"phases"`
 	// ExportedVariables holds env/exported-variables as they were when the last command
 	// phase ended.
-	ExportedVariables map[string]string `json:"exportedEnvironmentVariables,omitempty"`
+	ExportedVariables map[string]string `json:"exportedVariables,omitempty"`
 	Artifacts         []Artifact        `json:"artifacts,omitempty"`
 	Runtimes          []RuntimeCheck    `json:"runtimes,omitempty"`
 	// SourceDir is CODEBUILD_SRC_DIR, left in place for the caller to inspect or remove.
