@@ -133,8 +133,8 @@ func TestIntrinsics(t *testing.T) {
 func TestPayloadLimits(t *testing.T) {
 	big := `"` + strings.Repeat("x", PayloadLimit) + `"`
 	runCases(t, []runCase{
-		{"state output too large", pass(`"Result":`+big), `{}`, StatusFailed, ``, ErrNameDataLimitExceeded},
-		{"not caught", task(`"Parameters":{"v":`+big+`},"Catch":[{"ErrorEquals":["States.ALL"],"Next":"T"}]`), `{}`, StatusFailed, ``, ErrNameDataLimitExceeded},
+		{"state output too large", pass(`"Result":` + big), `{}`, StatusFailed, ``, ErrNameDataLimitExceeded},
+		{"not caught", task(`"Parameters":{"v":` + big + `},"Catch":[{"ErrorEquals":["States.ALL"],"Next":"T"}]`), `{}`, StatusFailed, ``, ErrNameDataLimitExceeded},
 	}, nil)
 	h := newHarness(t)
 	h.eng.CreateStateMachine(context.Background(), "m", []byte(pass(`"Comment":""`)), "")
