@@ -200,7 +200,7 @@ type phaseEnd struct {
 	message string
 }
 
-var ok = phaseEnd{status: StatusSucceeded}
+var succeeded = phaseEnd{status: StatusSucceeded}
 
 func (b *build) now() time.Time { return b.r.clock.Now().UTC() }
 
@@ -246,7 +246,7 @@ func (b *build) run(ctx context.Context) {
 				return phaseEnd{StatusFault, CodeInternalError, "create workspace: " + err.Error()}
 			}
 		}
-		return ok
+		return succeeded
 	})
 	if b.failedSoFar() {
 		b.finish()
@@ -438,7 +438,7 @@ func (b *build) downloadSource() phaseEnd {
 		b.sess = nil
 		return phaseEnd{StatusFault, CodeInternalError, err.Error()}
 	}
-	return ok
+	return succeeded
 }
 
 func (b *build) loadSpec() phaseEnd {
@@ -479,7 +479,7 @@ func (b *build) loadSpec() phaseEnd {
 		}
 		b.log.agent(sb.String())
 	}
-	return ok
+	return succeeded
 }
 
 // chooseShell picks the shell: env/shell, else bash (on CodeBuild the default is the
@@ -495,10 +495,10 @@ func (b *build) chooseShell() (string, bool, phaseEnd) {
 		if err != nil {
 			return "", false, phaseEnd{StatusFault, CodeInternalError, "bash is not installed on this machine"}
 		}
-		return p, true, ok
+		return p, true, succeeded
 	case buildspec.ShellSh:
 		b.log.agent("Selecting shell /bin/sh as specified in buildspec.")
-		return "/bin/sh", false, ok
+		return "/bin/sh", false, succeeded
 	}
 	return "", false, phaseEnd{StatusClientError, CodeClientError, fmt.Sprintf("shell %s is for Windows build images: not available locally", name)}
 }
@@ -533,7 +533,7 @@ func (b *build) environment(secondary map[string]string) ([]string, phaseEnd) {
 			return "", phaseEnd{StatusFailed, code, fmt.Sprintf("%s %s for %s: %v", kind, ref, name, err)}
 		}
 		b.log.addSecret(val)
-		return val, ok
+		return val, succeeded
 	}
 	for _, v := range b.spec.Env.ParameterStore {
 		val, end := resolve(ParameterStore, v.Name, v.Value)
@@ -605,7 +605,7 @@ func (b *build) environment(secondary map[string]string) ([]string, phaseEnd) {
 	for id, dir := range secondary {
 		env.set("CODEBUILD_SRC_DIR_"+id, dir)
 	}
-	return env.list(), ok
+	return env.list(), succeeded
 }
 
 func (b *build) inBase(name string) bool {
@@ -627,7 +627,7 @@ func (b *build) inBase(name string) bool {
 func (b *build) commandPhase(t PhaseType, ph *buildspec.Phase) phaseEnd {
 	b.log.agent("Entering phase " + string(t))
 	if ph == nil {
-		return ok
+		return succeeded
 	}
 	if t == PhaseInstall {
 		b.checkRuntimes(ph.RuntimeVersions)
@@ -650,7 +650,7 @@ func (b *build) commandPhase(t PhaseType, ph *buildspec.Phase) phaseEnd {
 // commands runs commands in the session until one fails.
 func (b *build) commands(cmds []string) phaseEnd {
 	if len(cmds) == 0 {
-		return ok
+		return succeeded
 	}
 	logStart := func(i int) { b.log.agent("Running command " + strings.TrimRight(cmds[i], "\n")) }
 	idx, rc, err := b.sess.runBlock(cmds, logStart, b.done)
@@ -667,7 +667,7 @@ func (b *build) commands(cmds []string) phaseEnd {
 		b.log.agent(fmt.Sprintf("Command did not exit successfully %s %s", c, reason))
 		return phaseEnd{StatusFailed, CodeCommandError, fmt.Sprintf("Error while executing command: %s. Reason: %s", c, reason)}
 	}
-	return ok
+	return succeeded
 }
 
 func (b *build) checkRuntimes(rts []buildspec.Runtime) {
@@ -733,7 +733,7 @@ func (b *build) uploadArtifacts() phaseEnd {
 	a := b.spec.Artifacts
 	if a == nil {
 		b.log.agent("No artifacts in buildspec")
-		return ok
+		return succeeded
 	}
 	out := b.req.OutDir
 	if out == "" {
@@ -777,7 +777,7 @@ func (b *build) uploadArtifacts() phaseEnd {
 		}
 		b.res.Artifacts = append(b.res.Artifacts, Artifact{Identifier: j.id, Name: name, Path: dst, Files: len(files), S3Prefix: j.def.S3Prefix})
 	}
-	return ok
+	return succeeded
 }
 
 // artifactName evaluates an artifacts/name in the build shell ("the name uses the Shell
