@@ -2,7 +2,6 @@ package asl
 
 import (
 	"context"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -99,12 +98,6 @@ func isExecutionEnd(t string) bool {
 		return true
 	}
 	return false
-}
-
-func (x *execution) emit(fr *frame, ev Event) int64 {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.emitLocked(fr, ev)
 }
 
 // ctxFor returns the context object for a state of fr, or nil when the state never
@@ -699,7 +692,7 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 			StateName: s.Name(), InvocationID: invocationID(tok), Time: start}
 		out, err, timedOut := x.invoke(ctx, h, req, deadline)
 		if ctx.Err() != nil {
-			return nil, &Error{Name: "interrupted"}
+			return nil, errInterrupted
 		}
 		if timedOut {
 			return fail(NewError(ErrNameTimeout, "The task timed out after %d seconds", int64(timeout/time.Second)), true)
@@ -753,7 +746,7 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 		case <-t.C():
 		case <-ctx.Done():
 			t.Stop()
-			return nil, &Error{Name: "interrupted"}
+			return nil, errInterrupted
 		}
 		t.Stop()
 	}
@@ -966,7 +959,7 @@ func (x *execution) runChildren(ctx context.Context, fr *frame, branch func(i in
 	close(queue)
 	wg.Wait()
 	if ctx.Err() != nil {
-		return &Error{Name: "interrupted"}
+		return errInterrupted
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -1004,7 +997,7 @@ func (x *execution) runParallel(ctx context.Context, fr *frame, s *ParallelState
 	err := x.runChildren(ctx, fr, func(i int) *Branch { return s.Branches[i] }, 0,
 		func(failed int) bool { return failed == 0 }, nil, nil)
 	if err != nil {
-		if err.Name == "interrupted" {
+		if err == errInterrupted {
 			return nil, err
 		}
 		x.mu.Lock()
@@ -1141,7 +1134,7 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 			x.mu.Unlock()
 		})
 	if err != nil {
-		if err.Name == "interrupted" {
+		if err == errInterrupted {
 			return nil, err
 		}
 		x.mu.Lock()
@@ -1172,4 +1165,6 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 	return out, nil
 }
 
-var errInterrupted = errors.New("interrupted")
+// errInterrupted is returned inside the interpreter when ctx ended the work (Stop, Close,
+// a failing sibling); it is never recorded as a state's error.
+var errInterrupted = &Error{Name: "asl.interrupted"}
