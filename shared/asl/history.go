@@ -51,12 +51,14 @@ type DataDetails struct {
 	Truncated bool `json:"truncated"`
 }
 
+// ExecutionStartedEventDetails is the detail of ExecutionStarted.
 type ExecutionStartedEventDetails struct {
 	Input        string       `json:"input"`
 	InputDetails *DataDetails `json:"inputDetails,omitempty"`
 	RoleArn      string       `json:"roleArn,omitempty"`
 }
 
+// ExecutionSucceededEventDetails is the detail of ExecutionSucceeded (and LambdaFunctionSucceeded).
 type ExecutionSucceededEventDetails struct {
 	Output        string       `json:"output"`
 	OutputDetails *DataDetails `json:"outputDetails,omitempty"`
@@ -69,22 +71,26 @@ type ErrorEventDetails struct {
 	Cause string `json:"cause,omitempty"`
 }
 
+// ExecutionRedrivenEventDetails is the detail of ExecutionRedriven.
 type ExecutionRedrivenEventDetails struct {
 	RedriveCount int `json:"redriveCount"`
 }
 
+// StateEnteredEventDetails is the detail of every <Type>StateEntered event.
 type StateEnteredEventDetails struct {
 	Name         string       `json:"name"`
 	Input        string       `json:"input"`
 	InputDetails *DataDetails `json:"inputDetails,omitempty"`
 }
 
+// StateExitedEventDetails is the detail of every <Type>StateExited event.
 type StateExitedEventDetails struct {
 	Name          string       `json:"name"`
 	Output        string       `json:"output"`
 	OutputDetails *DataDetails `json:"outputDetails,omitempty"`
 }
 
+// TaskScheduledEventDetails is the detail of TaskScheduled; Parameters is JSON text.
 type TaskScheduledEventDetails struct {
 	ResourceType       string `json:"resourceType"`
 	Resource           string `json:"resource"`
@@ -94,6 +100,7 @@ type TaskScheduledEventDetails struct {
 	HeartbeatInSeconds int64  `json:"heartbeatInSeconds,omitempty"`
 }
 
+// TaskStartedEventDetails is the detail of TaskStarted.
 type TaskStartedEventDetails struct {
 	ResourceType string `json:"resourceType"`
 	Resource     string `json:"resource"`
@@ -115,6 +122,7 @@ type TaskErrorEventDetails struct {
 	Cause        string `json:"cause,omitempty"`
 }
 
+// LambdaFunctionScheduledEventDetails is the detail of LambdaFunctionScheduled (plain Lambda ARN resources).
 type LambdaFunctionScheduledEventDetails struct {
 	Resource         string       `json:"resource"`
 	Input            string       `json:"input"`
@@ -122,10 +130,12 @@ type LambdaFunctionScheduledEventDetails struct {
 	TimeoutInSeconds int64        `json:"timeoutInSeconds,omitempty"`
 }
 
+// MapStateStartedEventDetails is the detail of MapStateStarted: the number of iterations.
 type MapStateStartedEventDetails struct {
 	Length int `json:"length"`
 }
 
+// MapIterationEventDetails is the detail of MapIterationStarted/Succeeded/Failed/Aborted.
 type MapIterationEventDetails struct {
 	Name  string `json:"name"`
 	Index int    `json:"index"`
