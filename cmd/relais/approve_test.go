@@ -42,6 +42,19 @@ func TestApproveRejectCommands(t *testing.T) {
 		})
 	}
 
+	t.Run("of one execution", func(t *testing.T) {
+		env := apiEnv(t)
+		id := atApproval(t, env)
+		code, out, stderr := relais(t, env, "approve", "demo", "Approval", "Release", "--execution", id)
+		if code != 0 || !strings.HasPrefix(out, "Approved demo/Approval/Release (execution "+id+")") {
+			t.Errorf("got exit %d, %q (%s); want 0, approved in %s", code, out, stderr, id)
+		}
+		code, _, stderr = relais(t, env, "reject", "demo", "Approval", "Release", "--execution", id)
+		if code != 1 || !strings.Contains(stderr, "no approval is pending") {
+			t.Errorf("got exit %d, stderr %q; want 1, nothing pending", code, stderr)
+		}
+	})
+
 	env := apiEnv(t)
 	atApproval(t, env)
 	for _, tc := range []struct {
@@ -53,6 +66,7 @@ func TestApproveRejectCommands(t *testing.T) {
 		{"not an approval", []string{"approve", "demo", "Build", "Compile"}, 1, "no approval is pending at demo/Build/Compile"},
 		{"missing pipeline", []string{"approve", "nope", "Approval", "Release"}, 1, "PipelineNotFoundException"},
 		{"too few arguments", []string{"reject", "demo", "Approval"}, 2, "usage: relais reject"},
+		{"unknown execution", []string{"approve", "demo", "Approval", "Release", "--execution", "00000000-0000-4000-8000-000000000000"}, 1, "PipelineExecutionNotFoundException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := relais(t, env, tc.args...)

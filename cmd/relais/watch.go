@@ -210,28 +210,29 @@ func (w *watcher) action(a types.ActionExecutionDetail, st types.StageState) {
 		}
 	}
 	w.once("action:"+aws.ToString(a.ActionExecutionId), string(a.Status)+" "+url, line)
-	if a.Status != types.ActionExecutionStatusInProgress {
+	if a.Status != types.ActionExecutionStatusInProgress || a.Input == nil || a.Input.ActionTypeId == nil ||
+		a.Input.ActionTypeId.Category != types.ActionCategoryApproval {
 		return
 	}
+	// An approval waits: say how to answer it. The plain command answers the approval
+	// of the execution in the stage; another one (PARALLEL pipelines) is named.
+	target := fmt.Sprintf("%s %s %s", w.pipeline, stage, name)
+	if le := st.LatestExecution; le == nil || aws.ToString(le.PipelineExecutionId) != w.id {
+		target += " --execution " + w.id
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %-28s waiting for approval", stage+"/"+name)
+	if data := a.Input.ResolvedConfiguration["CustomData"]; data != "" {
+		fmt.Fprintf(&b, ": %s", data)
+	}
 	for _, as := range st.ActionStates {
-		le := as.LatestExecution
-		if aws.ToString(as.ActionName) != name || le == nil || le.Token == nil || aws.ToString(le.ActionExecutionId) != aws.ToString(a.ActionExecutionId) {
-			continue
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "  %-28s waiting for approval", stage+"/"+name)
-		if a.Input != nil {
-			if data := a.Input.ResolvedConfiguration["CustomData"]; data != "" {
-				fmt.Fprintf(&b, ": %s", data)
-			}
-		}
-		if link := aws.ToString(as.EntityUrl); link != "" {
+		if link := aws.ToString(as.EntityUrl); aws.ToString(as.ActionName) == name && link != "" {
 			fmt.Fprintf(&b, "\n      review: %s", link)
 		}
-		fmt.Fprintf(&b, "\n      approve: relais approve %s %s %s [--comment TEXT]", w.pipeline, stage, name)
-		fmt.Fprintf(&b, "\n      reject:  relais reject %s %s %s --comment TEXT", w.pipeline, stage, name)
-		w.once("approval:"+aws.ToString(le.Token), "pending", b.String())
 	}
+	fmt.Fprintf(&b, "\n      approve: relais approve %s [--comment TEXT]", target)
+	fmt.Fprintf(&b, "\n      reject:  relais reject %s --comment TEXT", target)
+	w.once("approval:"+aws.ToString(a.ActionExecutionId), "pending", b.String())
 }
 
 // span returns the time from the first action's start to the last action's last

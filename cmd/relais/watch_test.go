@@ -224,3 +224,28 @@ func TestWatchFollowsAnExecution(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchParallelApprovals(t *testing.T) {
+	env := apitest.New(t)
+	env.Install(t, strings.Replace(apitest.Pipeline, `"SUPERSEDED"`, `"PARALLEL"`, 1))
+	older := atApproval(t, env)
+	env.Clock.Advance(time.Minute)
+	newer := atApproval(t, env)
+	w := startCLI(t, env, "watch", "demo", older)
+	// The stage shows the newer execution: the older one's approval is named.
+	w.waitFor(t, "approve: relais approve demo Approval Release --execution "+older+" [--comment TEXT]")
+	if code, _, stderr := relais(t, env, "approve", "demo", "Approval", "Release", "--execution", older); code != 0 {
+		t.Fatalf("approve: exit %d: %s", code, stderr)
+	}
+	w.waitFor(t, "Approval/Release             Succeeded")
+	env.LeaveStage(t, "demo", older, "Approval", false)
+	env.RunStage(t, "demo", older, "Deploy", true)
+	w.waitFor(t, "Execution "+older+" Succeeded")
+	if code := w.exit(t); code != 0 {
+		t.Errorf("got exit %d, want 0", code)
+	}
+	code, out, _ := relais(t, env, "status", "demo")
+	if code != 0 || !strings.Contains(out, "Approval        InProgress  "+newer) {
+		t.Errorf("got exit %d, status:\n%s\nwant the newer execution still waiting for approval", code, out)
+	}
+}

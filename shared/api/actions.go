@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/relais-ci/relais/shared/approval"
 	"github.com/relais-ci/relais/shared/core"
@@ -101,8 +102,13 @@ func artifacts(as []core.Artifact) []artifactDetail {
 	return out
 }
 
+// approvalPrefix starts the externalExecutionId of a manual approval action (see
+// approval.Service.Run).
+const approvalPrefix = "approval:"
+
 // putApprovalResult answers a pending manual approval. The token is the approval id
-// that GetPipelineState reports for the pending action.
+// that GetPipelineState reports for the pending action, or the action execution's
+// externalExecutionId.
 func (h *Handler) putApprovalResult(ctx context.Context, c call, in *putApprovalResultInput) (any, error) {
 	var v checks
 	v.name("pipelineName", in.PipelineName)
@@ -136,7 +142,9 @@ func (h *Handler) putApprovalResult(ctx context.Context, c call, in *putApproval
 	if a := findAction(st, in.ActionName); a == nil {
 		return nil, apiError("ActionNotFoundException", "The stage %s of %s has no action %s", in.StageName, in.PipelineName, in.ActionName)
 	}
-	a, err := h.d.Approvals.GetApproval(ctx, in.Token)
+	// CodePipeline answers approvals of PARALLEL pipelines by the action's
+	// externalExecutionId, which for Relais's approvals is "approval:" and the id.
+	a, err := h.d.Approvals.GetApproval(ctx, strings.TrimPrefix(in.Token, approvalPrefix))
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, apiError("InvalidApprovalTokenException", "The approval token is not valid for %s/%s/%s", in.PipelineName, in.StageName, in.ActionName)
 	}

@@ -181,6 +181,32 @@ func TestPutApprovalResult(t *testing.T) {
 		})
 	}
 
+	t.Run("by externalExecutionId, as for PARALLEL pipelines", func(t *testing.T) {
+		env, c := setup(t)
+		id := pendingApproval(t, env, c)
+		out, err := c.ListActionExecutions(ctx, &codepipeline.ListActionExecutionsInput{
+			PipelineName: aws.String("demo"), Filter: &types.ActionExecutionFilter{PipelineExecutionId: aws.String(id)},
+		})
+		if err != nil {
+			t.Fatalf("list actions: %v", err)
+		}
+		var external *string
+		for _, d := range out.ActionExecutionDetails {
+			if aws.ToString(d.ActionName) == "Release" && d.Output.ExecutionResult != nil {
+				external = d.Output.ExecutionResult.ExternalExecutionId
+			}
+		}
+		if external == nil {
+			t.Fatalf("no externalExecutionId for Release in %+v", out.ActionExecutionDetails)
+		}
+		if _, err := put(c, "Approval", "Release", external, types.ApprovalStatusApproved, "ok"); err != nil {
+			t.Fatalf("approve by externalExecutionId %s: %v", aws.ToString(external), err)
+		}
+		if rec := releaseRecord(t, env, id); rec.Status != core.ActionSucceeded {
+			t.Errorf("got action %s, want Succeeded", rec.Status)
+		}
+	})
+
 	t.Run("expired", func(t *testing.T) {
 		env, c := setup(t)
 		pendingApproval(t, env, c)
