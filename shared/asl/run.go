@@ -671,14 +671,21 @@ func (x *execution) runTask(ctx context.Context, fr *frame, s *TaskState, eff an
 			}
 			params = v
 		}
+		paramsJSON := compactJSON(params)
+		if len(paramsJSON) > PayloadLimit {
+			x.mu.Lock()
+			fr.Phase = ""
+			x.mu.Unlock()
+			return nil, NewError(ErrNameDataLimitExceeded, "The state/task '%s' input after Parameters exceeds the maximum number of bytes service limit.", s.Name())
+		}
 		x.mu.Lock()
 		if lambdaARN {
 			x.emitLocked(fr, Event{Type: "LambdaFunctionScheduled", EventDetails: &EventDetails{LambdaFunctionScheduledEventDetails: &LambdaFunctionScheduledEventDetails{
-				Resource: s.Resource, Input: compactJSON(params), InputDetails: &DataDetails{}, TimeoutInSeconds: timeoutS}}})
+				Resource: s.Resource, Input: paramsJSON, InputDetails: &DataDetails{}, TimeoutInSeconds: timeoutS}}})
 			x.emitLocked(fr, Event{Type: "LambdaFunctionStarted"})
 		} else {
 			x.emitLocked(fr, Event{Type: "TaskScheduled", EventDetails: &EventDetails{TaskScheduledEventDetails: &TaskScheduledEventDetails{
-				ResourceType: resType, Resource: resName, Region: x.eng.region, Parameters: compactJSON(params),
+				ResourceType: resType, Resource: resName, Region: x.eng.region, Parameters: paramsJSON,
 				TimeoutInSeconds: timeoutS, HeartbeatInSeconds: heartbeatS}}})
 			x.emitLocked(fr, Event{Type: "TaskStarted", EventDetails: &EventDetails{TaskStartedEventDetails: &TaskStartedEventDetails{ResourceType: resType, Resource: resName}}})
 		}
