@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"build":    {"run a buildspec here as CodeBuild would", runBuild},
 	"compile":  {"print the state machine (ASL) that runs a pipeline", runCompile},
 	"validate": {"check pipeline declarations against CodePipeline's rules", runValidate},
+	"states":   {"validate, run and serve Amazon States Language state machines", runStates},
 
 	// Clients of the API (cmd/relais/client.go).
 	"start":      {"start an execution of a pipeline (--watch to follow it)", runStart},
