@@ -18,6 +18,7 @@
 //	ListStateMachines
 //	StartExecution(ctx, StartInput{StateMachine, Name, Input}) (Execution, error)
 //	DescribeExecution, WaitExecution, StopExecution, ListExecutions (newest first, paged),
+//	DescribeStateMachineForExecution,
 //	History (events named and shaped like GetExecutionHistory, paged), RedriveExecution
 //	SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat (callback tasks)
 //	Resume(ctx)   continue every execution the Store holds as RUNNING

@@ -481,10 +481,23 @@ func (e *Engine) WaitExecution(ctx context.Context, arn string) (Execution, erro
 func (e *Engine) StopExecution(ctx context.Context, arn, errName, cause string) (Execution, error) {
 	x := e.liveExecution(arn)
 	if x == nil {
-		if _, err := e.executionRecord(ctx, arn); err != nil {
+		r, err := e.executionRecord(ctx, arn)
+		if err != nil {
 			return Execution{}, err
 		}
-		return Execution{}, fmt.Errorf("stop execution %s: %w", arn, ErrExecutionNotRunning)
+		if r.Status != StatusRunning {
+			return Execution{}, fmt.Errorf("stop execution %s: %w", arn, ErrExecutionNotRunning)
+		}
+		// Running in the store but not in this process (not resumed): record the abort
+		// directly; the frames stay where they were, for a redrive.
+		now := e.clock.Now()
+		ev := Event{ID: r.EventCount + 1, PreviousEventID: r.EventCount, Timestamp: now, Type: EventExecutionAborted,
+			EventDetails: &EventDetails{ExecutionAbortedEventDetails: &ErrorEventDetails{Error: errName, Cause: cause}}}
+		r.Status, r.Error, r.Cause, r.StopDate, r.EventCount = StatusAborted, errName, cause, now, ev.ID
+		if err := e.store.Checkpoint(ctx, Checkpoint{Execution: r, Events: []Event{ev}}); err != nil {
+			return Execution{}, fmt.Errorf("stop execution %s: %w", arn, err)
+		}
+		return e.describe(r), nil
 	}
 	x.requestEnd(&endRequest{status: StatusAborted, err: &Error{Name: errName, Cause: cause}})
 	select {
@@ -493,6 +506,21 @@ func (e *Engine) StopExecution(ctx context.Context, arn, errName, cause string) 
 		return Execution{}, ctx.Err()
 	}
 	return e.DescribeExecution(ctx, arn)
+}
+
+// DescribeStateMachineForExecution returns the state machine an execution runs, with the
+// definition it started with (a later UpdateStateMachine does not change it).
+func (e *Engine) DescribeStateMachineForExecution(ctx context.Context, arn string) (StateMachine, error) {
+	r, err := e.executionRecord(ctx, arn)
+	if err != nil {
+		return StateMachine{}, err
+	}
+	name := e.machineName(r.StateMachineARN)
+	sm := MachineRecord{Name: name, ARN: r.StateMachineARN, Definition: r.Definition, RoleArn: r.RoleArn}
+	if me, err := e.machine(ctx, name); err == nil {
+		sm.CreationDate, sm.UpdateDate = me.rec.CreationDate, me.rec.UpdateDate
+	}
+	return sm.describe(), nil
 }
 
 // ListExecutionsInput filters and pages ListExecutions. NextToken comes from a previous

@@ -3,6 +3,7 @@ package asl
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -264,5 +265,37 @@ func TestRedriveWindow(t *testing.T) {
 	h.clock.Advance(15 * 24 * time.Hour)
 	if _, err := h.eng.RedriveExecution(context.Background(), x.ARN); !errors.Is(err, ErrExecutionNotRedrivable) {
 		t.Errorf("got %v, want ErrExecutionNotRedrivable after 14 days", err)
+	}
+}
+
+func TestStopNotResumed(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	x := h.start(`{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":100,"End":true}}}`, `{}`)
+	h.history(x.ARN) // checkpoint
+	h.eng.Close()
+	eng := New(Options{Store: h.store, Clock: h.clock})
+	defer eng.Close()
+	d, err := eng.StopExecution(ctx, x.ARN, "E", "c")
+	if err != nil || d.Status != StatusAborted {
+		t.Fatalf("got %+v %v, want ABORTED", d, err)
+	}
+	evs, _, _ := eng.History(ctx, x.ARN, HistoryInput{})
+	checkHistoryIDs(t, evs)
+	if last := evs[len(evs)-1]; last.Type != EventExecutionAborted {
+		t.Errorf("got last event %s", last.Type)
+	}
+	sm, err := eng.DescribeStateMachineForExecution(ctx, x.ARN)
+	if err != nil || sm.Name != "m" || !strings.Contains(sm.Definition, `"Seconds":100`) {
+		t.Errorf("DescribeStateMachineForExecution: got %+v %v", sm, err)
+	}
+}
+
+func checkHistoryIDs(t *testing.T, evs []Event) {
+	t.Helper()
+	for i, e := range evs {
+		if e.ID != int64(i+1) {
+			t.Fatalf("event %d has id %d", i+1, e.ID)
+		}
 	}
 }
