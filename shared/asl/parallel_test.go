@@ -2,8 +2,10 @@ package asl
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParallelMap(t *testing.T) {
@@ -92,5 +94,29 @@ func TestMapMaxConcurrency(t *testing.T) {
 				t.Errorf("got %d concurrent iterations, want at most %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestParallelBranchesConcurrent: each branch waits for all the others to have started,
+// which only finishes if branches run at the same time.
+func TestParallelBranchesConcurrent(t *testing.T) {
+	h := newHarness(t)
+	var started sync.WaitGroup
+	started.Add(3)
+	h.eng.Tasks().HandleFunc("arn:aws:states:::barrier", func(ctx context.Context, req *TaskRequest) (any, error) {
+		started.Done()
+		done := make(chan struct{})
+		go func() { started.Wait(); close(done) }()
+		select {
+		case <-done:
+			return "ok", nil
+		case <-time.After(5 * time.Second):
+			return nil, &Error{Name: "NotConcurrent"}
+		}
+	})
+	branch := `{"StartAt":"B","States":{"B":{"Type":"Task","Resource":"arn:aws:states:::barrier","End":true}}}`
+	x := h.run(`{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[`+branch+`,`+branch+`,`+branch+`],"End":true}}}`, `{}`)
+	if x.Status != StatusSucceeded || x.Output != `["ok","ok","ok"]` {
+		t.Fatalf("got %s %s %s", x.Status, x.Error, x.Output)
 	}
 }
