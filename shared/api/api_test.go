@@ -79,6 +79,31 @@ func TestProtocol(t *testing.T) {
 	}
 }
 
+func TestValidationMessages(t *testing.T) {
+	env := apitest.New(t)
+	for _, tc := range []struct {
+		name, target, body, want string
+	}{
+		{"one", "StopPipelineExecution", `{"pipelineName":"demo"}`,
+			"1 validation error detected: Value null at 'pipelineExecutionId' failed to satisfy constraint: Member must not be null"},
+		{"all at once", "RetryStageExecution", `{"pipelineName":"a b","retryMode":"SOME"}`,
+			"4 validation errors detected: " +
+				"Value 'a b' at 'pipelineName' failed to satisfy constraint: Member must satisfy regular expression pattern: [A-Za-z0-9.@\\-_]+; " +
+				"Value null at 'stageName' failed to satisfy constraint: Member must not be null; " +
+				"Value null at 'pipelineExecutionId' failed to satisfy constraint: Member must not be null; " +
+				"Value 'SOME' at 'retryMode' failed to satisfy constraint: Member must satisfy enum value set: [FAILED_ACTIONS, ALL_ACTIONS]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, typ, body := post(t, env.Server.URL, "POST", api.TargetPrefix+tc.target, []byte(tc.body), nil)
+			var e struct{ Message string }
+			json.Unmarshal(body, &e)
+			if status != 400 || typ != "ValidationException" || e.Message != tc.want {
+				t.Errorf("got %d %s %q, want 400 ValidationException %q", status, typ, e.Message, tc.want)
+			}
+		})
+	}
+}
+
 func TestOperationsAllAnswered(t *testing.T) {
 	want := []string{
 		"DisableStageTransition", "EnableStageTransition", "GetPipeline", "GetPipelineExecution", "GetPipelineState",

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -21,16 +20,6 @@ func at(t time.Time) epoch { return epoch{t} }
 // MarshalJSON writes the time as epoch seconds.
 func (e epoch) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, float64(e.UnixMilli())/1000, 'f', -1, 64), nil
-}
-
-// UnmarshalJSON reads epoch seconds.
-func (e *epoch) UnmarshalJSON(b []byte) error {
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	e.Time = time.UnixMilli(int64(f * 1000)).UTC()
-	return nil
 }
 
 // Requests.
