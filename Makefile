@@ -26,8 +26,17 @@ tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.jso
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The demo: a git repository made from examples/hello, run through pipelines/hello.json
+# (source → build and test → manual approval → deploy to a folder). The approval is
+# asked at the terminal; RELAIS_AUTO_APPROVE=1 approves it without asking.
+DEMO := $(CURDIR)/.relais/demo
+
 run: build
 	$(BIN)/relais validate --target local pipelines/*.json
+	rm -rf $(DEMO)/hello && mkdir -p $(DEMO) && cp -R examples/hello $(DEMO)/hello
+	cd $(DEMO)/hello && git init -q -b main && git add -A && \
+		git -c user.name=Relais -c user.email=demo@relais.invalid commit -q -m "Say hello"
+	$(BIN)/relais run --data $(DEMO)/data --repo relais-ci/hello=$(DEMO)/hello pipelines/hello.json
 
 test: tools fmt-check vet unit
 

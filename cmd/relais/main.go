@@ -30,6 +30,8 @@ type stdio struct {
 // commands lists every subcommand by name.
 var commands = map[string]command{
 	"build":    {"run a buildspec here as CodeBuild would", runBuild},
+	"run":      {"run a pipeline once on this machine and follow it", runRun},
+	"serve":    {"run Relais on this machine: pipelines, API, resumed executions", runServe},
 	"compile":  {"print the state machine (ASL) that runs a pipeline", runCompile},
 	"validate": {"check pipeline declarations against CodePipeline's rules", runValidate},
 	"states":   {"validate, run and serve Amazon States Language state machines", runStates},

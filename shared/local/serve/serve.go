@@ -37,10 +37,13 @@ import (
 type Config struct {
 	// DataDir holds everything the runtime keeps (created if missing).
 	DataDir string
-	// Providers run the actions, by action.ProviderKey. Manual approval is always
-	// provided by the runtime's approval service.
+	// Sources says where the local providers find repositories, Lambda stand-ins and
+	// build projects.
+	Sources Sources
+	// Providers, when set, replace the local providers (tests), by action.ProviderKey.
+	// Manual approval is always provided by the runtime's approval service.
 	Providers map[string]action.Provider
-	// Canceler ends the work of abandoned actions (optional).
+	// Canceler ends the work of abandoned actions run by Providers (optional).
 	Canceler gate.Canceler
 	// Notifier tells people about approvals (optional).
 	Notifier core.Notifier
@@ -62,6 +65,7 @@ type Runtime struct {
 	Executions *execution.Service
 
 	engineStore *aslstore.Store
+	local       *localProviders
 }
 
 // Open builds the runtime over cfg.DataDir and resumes every execution an earlier
@@ -100,6 +104,10 @@ func Open(ctx context.Context, cfg Config) (*Runtime, error) {
 	})
 	r.Approvals = approval.New(approval.Deps{Approvals: r.Store, Notifier: cfg.Notifier, Clock: cfg.Clock, Logger: cfg.Logger})
 	providers := map[string]action.Provider{}
+	if cfg.Providers == nil {
+		r.local = newLocalProviders(cfg.DataDir, r.Artifacts, cfg.Sources, cfg.Clock, cfg.Logger)
+		cfg.Providers, cfg.Canceler = r.local.byKey, r.local
+	}
 	for k, p := range cfg.Providers {
 		providers[k] = p
 	}
@@ -132,6 +140,9 @@ func (r *Runtime) Close() error {
 		r.Interp.Close()
 	}
 	var errs []error
+	if r.local != nil {
+		errs = append(errs, r.local.Shutdown(context.Background()))
+	}
 	if r.engineStore != nil {
 		errs = append(errs, r.engineStore.Close())
 	}

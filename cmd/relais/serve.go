@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/relais-ci/relais/shared/api"
+	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/execution"
+	"github.com/relais-ci/relais/shared/local/serve"
+)
+
+// mapFlag is a repeatable NAME=VALUE flag.
+type mapFlag map[string]string
+
+func (m mapFlag) String() string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		keys = append(keys, k+"="+v)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func (m mapFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" || v == "" {
+		return fmt.Errorf("%q: want NAME=VALUE", s)
+	}
+	m[k] = v
+	return nil
+}
+
+// serverFlags are the flags of the commands that run the local runtime.
+type serverFlags struct {
+	data      string
+	listen    string
+	repos     mapFlag
+	lambdas   mapFlag
+	tokenFile string
+	verbose   bool
+}
+
+func addServerFlags(fs *flag.FlagSet, listen string) *serverFlags {
+	f := &serverFlags{repos: mapFlag{}, lambdas: mapFlag{}}
+	fs.StringVar(&f.data, "data", ".relais", "data directory: state, artifacts, deployed buckets, build workspaces")
+	fs.StringVar(&f.listen, "listen", listen, "address of the HTTP server (API, and later webhooks and approval pages)")
+	fs.Var(f.repos, "repo", "map a repository to a local git repository: owner/name=PATH (repeatable)")
+	fs.Var(f.lambdas, "lambda", "map a Lambda function to a local executable: NAME=PATH (repeatable)")
+	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the API token clients must send (required when --listen is not a loopback address)")
+	fs.BoolVar(&f.verbose, "v", false, "log every state change")
+	return f
+}
+
+// server is a running local runtime with its HTTP server.
+type server struct {
+	rt   *serve.Runtime
+	http *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// URL is the base URL of the server.
+func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// startServer opens the runtime, installs the declarations and starts serving.
+func startServer(ctx context.Context, f *serverFlags, files []string, logw io.Writer) (*server, error) {
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	token, err := apiToken(f)
+	if err != nil {
+		return nil, err
+	}
+	repos := map[string]string{}
+	for name, path := range f.repos {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("--repo %s: %w", name, err)
+		}
+		repos[name] = abs
+	}
+	rt, err := serve.Open(ctx, serve.Config{
+		DataDir: f.data,
+		Sources: serve.Sources{Repos: repos, Lambdas: f.lambdas},
+		Notifier: core.NotifierFunc(func(ctx context.Context, n core.Notification) error {
+			fmt.Fprintf(logw, "\n%s\n%s\n", n.Subject, n.Text)
+			return nil
+		}),
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		if _, err := rt.Executions.Install(ctx, data); err != nil {
+			var inv *execution.InvalidError
+			if errors.As(err, &inv) {
+				for _, v := range inv.Violations {
+					problems = append(problems, fmt.Sprintf("%s: %s", file, v))
+				}
+				continue
+			}
+			problems = append(problems, fmt.Sprintf("%s: %v", file, err))
+		}
+	}
+	if len(problems) > 0 {
+		rt.Close()
+		return nil, fmt.Errorf("cannot run these pipelines here:\n  %s", strings.Join(problems, "\n  "))
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		rt.Close()
+		return nil, fmt.Errorf("listen on %s: %w", f.listen, err)
+	}
+	if token == "" && !loopback(ln.Addr()) {
+		ln.Close()
+		rt.Close()
+		return nil, fmt.Errorf("--listen %s is not a loopback address: give --api-token-file so that only holders of the token can drive pipelines", f.listen)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /{$}", api.New(api.Deps{
+		Service: rt.Executions, Approval: rt.Approvals,
+		Pipelines: rt.Store, Executions: rt.Store, Stages: rt.Store, Actions: rt.Store,
+		Transitions: rt.Store, Approvals: rt.Store, Queue: rt.Store, Logger: logger,
+	}, api.WithToken(token)))
+	s := &server{rt: rt, ln: ln, done: make(chan error, 1), http: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}}
+	go func() { s.done <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+// stop shuts the HTTP server down, then the runtime: executions in progress stay
+// recorded and resume at the next start.
+func (s *server) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	return errors.Join(err, s.rt.Close())
+}
+
+func apiToken(f *serverFlags) (string, error) {
+	if f.tokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(f.tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read --api-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("--api-token-file %s is empty", f.tokenFile)
+	}
+	return token, nil
+}
+
+func loopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// runServe runs the local runtime until interrupted.
+func runServe(ctx context.Context, args []string, s stdio) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	f := addServerFlags(fs, "127.0.0.1:8080")
+	dir := fs.String("pipelines", "pipelines", "folder of pipeline declarations (*.json) to install")
+	fs.Usage = func() {
+		fmt.Fprintln(s.err, "usage: relais serve [flags]\n\nRuns Relais on this machine: installs the pipelines, serves the API (CodePipeline's protocol),\nand resumes every execution a previous run left in progress.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	files, err := filepath.Glob(filepath.Join(*dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		fmt.Fprintf(s.err, "relais serve: no pipeline declarations (*.json) in %s\n", *dir)
+		return 2
+	}
+	srv, err := startServer(ctx, f, files, s.err)
+	if err != nil {
+		fmt.Fprintf(s.err, "relais serve: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(s.out, "relais serving %d pipeline(s) on %s (data in %s)\n", len(files), srv.URL(), f.data)
+	select {
+	case <-ctx.Done():
+	case err := <-srv.done:
+		fmt.Fprintf(s.err, "relais serve: %v\n", err)
+		srv.stop()
+		return 1
+	}
+	fmt.Fprintln(s.out, "relais: shutting down; executions in progress resume at the next start")
+	if err := srv.stop(); err != nil {
+		fmt.Fprintf(s.err, "relais serve: shut down: %v\n", err)
+		return 1
+	}
+	return 0
+}
