@@ -737,6 +737,10 @@ func resetForRedrive(fr *frame) {
 		return
 	}
 	fr.Status = frameRunning
+	if fr.Iteration {
+		fr.Status = framePending // started again, with a new MapIterationStarted
+	}
+	fr.Restarted = fr.Children != nil
 	fr.encoded = nil
 	fr.Err = nil
 	fr.Entered = false

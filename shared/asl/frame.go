@@ -32,10 +32,12 @@ type frame struct {
 	Seq         int       `json:"seq,omitempty"`     // task invocations; part of the token
 	TaskStart   time.Time `json:"taskStart"`
 	Heartbeat   time.Time `json:"heartbeat"`
-	Callback    *callback `json:"callback,omitempty"` // a result sent with the token
-	Children    []*frame  `json:"children,omitempty"` // branches or iterations of the current state
-	FirstFail   int       `json:"firstFail"`          // index+1 of the child that failed first
-	LastEvent   int64     `json:"lastEvent"`          // previousEventId for the next event
+	Callback    *callback `json:"callback,omitempty"`  // a result sent with the token
+	Children    []*frame  `json:"children,omitempty"`  // branches or iterations of the current state
+	FirstFail   int       `json:"firstFail"`           // index+1 of the child that failed first
+	LastEvent   int64     `json:"lastEvent"`           // previousEventId for the next event
+	Iteration   bool      `json:"iteration,omitempty"` // a Map iteration (not a branch or the top level)
+	Restarted   bool      `json:"restarted,omitempty"` // redriven with children to run again
 
 	wake chan struct{} // signalled when Callback or Heartbeat change
 

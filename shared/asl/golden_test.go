@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -56,28 +57,60 @@ func TestGoldenHistories(t *testing.T) {
 				return map[string]any{"MessageId": "m-1"}, nil
 			})
 			x := h.run(tt.def, tt.input)
-			evs := h.history(x.ARN)
-			got, err := json.MarshalIndent(evs, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", tt.name+".golden")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("%s missing: run go test -run TestGoldenHistories -update", path)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("history differs from %s (run with -update to accept):\ngot:\n%s", path, got)
-			}
+			checkGolden(t, tt.name, h.history(x.ARN))
 		})
+	}
+}
+
+// TestGoldenRedrive: a Map whose second iteration fails, redriven an hour later: only
+// that iteration runs again.
+func TestGoldenRedrive(t *testing.T) {
+	h := newHarness(t)
+	fail := true
+	h.eng.Tasks().HandleFunc("arn:aws:states:::once", func(ctx context.Context, req *TaskRequest) (any, error) {
+		if n, _ := intValue(req.Parameters); n == 2 && fail {
+			fail = false
+			return nil, &Error{Name: "Boom", Cause: "item 2"}
+		}
+		return req.Parameters, nil
+	})
+	x := h.run(`{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":1,"ItemProcessor":{"StartAt":"T","States":{
+		"T":{"Type":"Task","Resource":"arn:aws:states:::once","End":true}}},"End":true}}}`, `[1,2,3]`)
+	if x.Status != StatusFailed {
+		t.Fatalf("got %s", x.Status)
+	}
+	h.clock.Advance(time.Hour)
+	if _, err := h.eng.RedriveExecution(context.Background(), x.ARN); err != nil {
+		t.Fatal(err)
+	}
+	if d := h.wait(x.ARN); d.Status != StatusSucceeded || d.Output != "[1,2,3]" {
+		t.Fatalf("after redrive: got %s %s", d.Status, d.Output)
+	}
+	checkGolden(t, "redrive-map", h.history(x.ARN))
+}
+
+// checkGolden compares a history with testdata/<name>.golden (rewritten with -update).
+func checkGolden(t *testing.T, name string, evs []Event) {
+	t.Helper()
+	got, err := json.MarshalIndent(evs, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s missing: run go test -run TestGolden -update", path)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("history differs from %s (run with -update to accept):\ngot:\n%s", path, got)
 	}
 }

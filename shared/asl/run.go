@@ -991,6 +991,10 @@ func (x *execution) newChildLocked(fr *frame, i int, input any, status string) *
 
 func (x *execution) runParallel(ctx context.Context, fr *frame, s *ParallelState, input any) (any, *Error) {
 	x.mu.Lock()
+	if fr.Restarted { // redriven: the failed branches start again
+		fr.Restarted = false
+		x.emitLocked(fr, Event{Type: "ParallelStateStarted"})
+	}
 	if fr.Children == nil {
 		x.emitLocked(fr, Event{Type: "ParallelStateStarted"})
 		for i, b := range s.Branches {
@@ -1088,6 +1092,10 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 
 	x.mu.Lock()
 	fresh := fr.Children == nil
+	if fr.Restarted { // redriven: the failed iterations start again
+		fr.Restarted = false
+		x.emitLocked(fr, Event{Type: "MapStateStarted", EventDetails: &EventDetails{MapStateStartedEventDetails: &MapStateStartedEventDetails{Length: len(fr.Children)}}})
+	}
 	x.mu.Unlock()
 	if fresh {
 		children := make([]*frame, n)
@@ -1111,6 +1119,7 @@ func (x *execution) runMap(ctx context.Context, fr *frame, s *MapState, eff any)
 		for i, c := range children {
 			nc := x.newChildLocked(fr, i, c.Input, framePending)
 			nc.State = s.Processor.StartAt
+			nc.Iteration = true
 			fr.Children = append(fr.Children, nc)
 		}
 		if fr.Children == nil {
