@@ -161,7 +161,14 @@ var knownRelaisBugs = map[string]string{
 	"parameters_path_failure":            bugParameterPath,
 	"parameters_path_failure_not_caught": bugParameterPath,
 	"resultselector_path_failure":        bugParameterPath,
+
+	"map_tolerated_failure_count_inline":      bugInlineTolerance,
+	"map_tolerated_failure_percentage_inline": bugInlineTolerance,
 }
+
+const bugInlineTolerance = "ToleratedFailureCount/Percentage are honoured on an INLINE Map; Step Functions documents " +
+	"them as Distributed Map fields (\"Distributed Map failure threshold\"), so an inline Map fails with its first " +
+	"failed iteration's error, as the reference does"
 
 const bugParameterPath = "a .$ path that matches nothing fails with States.ParameterPathFailure, " +
 	"which Catch can handle; Step Functions fails it with the uncatchable States.Runtime " +

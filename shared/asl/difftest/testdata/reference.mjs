@@ -6,7 +6,7 @@
 //
 // LIBRARY_ENTRY is the path of aws-local-stepfunctions' ESM build (build/main.node.esm.js);
 // CASES_DIR holds the case files (*.json). Task states are answered by the case's stubs, and
-// every Retry pause is overridden to 0 ms so that no case really sleeps.
+// every Retry pause and literal Wait is overridden to 0 ms so that no case really sleeps.
 //
 // The library validates each definition with asl-validator, which builds a fresh JSON-schema
 // validator per call (~0.1 s). Mode "all" (the default, used when recording) validates every
@@ -79,6 +79,12 @@ async function runCase(c) {
     calls[name] = [];
     taskResourceLocalHandlers[name] = stubHandler(stub, calls[name]);
   }
+  // A Wait with a literal Seconds or Timestamp is overridden to 0 ms; the *Path forms run
+  // as written (the corpus keeps them at 0 or in the past) so that their checks still run.
+  const waitTimeOverrides = {};
+  for (const name of statesWith(c.definition, (st) => st.Type === 'Wait' && ('Seconds' in st || 'Timestamp' in st))) {
+    waitTimeOverrides[name] = 0;
+  }
   const retryIntervalOverrides = {};
   for (const name of statesWith(c.definition, (st) => Array.isArray(st.Retry))) {
     retryIntervalOverrides[name] = 0;
@@ -95,7 +101,7 @@ async function runCase(c) {
     StateMachine: { Name: 'difftest', Id: 'arn:aws:states:us-east-1:123456789012:stateMachine:difftest' },
   };
   const run = sm.run(c.input ?? {}, {
-    overrides: { taskResourceLocalHandlers, retryIntervalOverrides },
+    overrides: { taskResourceLocalHandlers, retryIntervalOverrides, waitTimeOverrides },
     context,
   });
   let result;
