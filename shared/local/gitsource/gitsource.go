@@ -123,7 +123,7 @@ func (s *Source) Run(ctx context.Context, job action.Job) (action.Result, error)
 	}
 	commit, how, err := resolve(repo, job, sp)
 	if err != nil {
-		return action.Failed("RevisionNotFound", fmt.Errorf("repository %s at %s: %w", sp.repo, path, err)), nil
+		return action.Failed("RevisionUnavailable", fmt.Errorf("repository %s at %s: %w", sp.repo, path, err)), nil
 	}
 
 	name := job.Declared.OutputArtifacts[0].Name

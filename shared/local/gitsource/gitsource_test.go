@@ -237,9 +237,9 @@ func TestRunFails(t *testing.T) {
 		{"unmapped github v1 repository", github(map[string]string{"Owner": "acme", "Repo": "other", "Branch": "master"}),
 			nil, "ConfigurationError", "--repo acme/other=PATH"},
 		{"unknown branch", codestar(map[string]string{"FullRepositoryId": "acme/app", "BranchName": "nope"}),
-			nil, "RevisionNotFound", "branch nope not found"},
+			nil, "RevisionUnavailable", "branch nope not found"},
 		{"unknown revision", codestar(map[string]string{"FullRepositoryId": "acme/app", "BranchName": "master"}),
-			[]core.SourceRevision{{ActionName: "Source", RevisionID: strings.Repeat("ab", 20)}}, "RevisionNotFound", "revision abab"},
+			[]core.SourceRevision{{ActionName: "Source", RevisionID: strings.Repeat("ab", 20)}}, "RevisionUnavailable", "revision abab"},
 		{"bad format", codestar(map[string]string{"FullRepositoryId": "acme/app", "BranchName": "master", "OutputArtifactFormat": "TAR"}),
 			nil, "ConfigurationError", "OutputArtifactFormat"},
 	}

@@ -95,7 +95,7 @@ func (d *Deployer) Run(ctx context.Context, job action.Job) (action.Result, erro
 		n, err := d.extract(ctx, bk, rc, key)
 		var refused *refusal
 		if errors.As(err, &refused) {
-			return action.Failed("InvalidArtifact", fmt.Errorf("input artifact %s: %w", in.Name, err)), nil
+			return action.Failed("JobFailed", fmt.Errorf("input artifact %s: %w", in.Name, err)), nil
 		}
 		if err != nil {
 			return action.Result{}, fmt.Errorf("extract input artifact %s into %s: %w", in.Name, filepath.Join(dir, filepath.FromSlash(key)), err)

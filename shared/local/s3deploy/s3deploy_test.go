@@ -161,11 +161,11 @@ func TestRefused(t *testing.T) {
 		wantCode string
 		wantMsg  string
 	}{
-		{"zip-slip", map[string]string{"BucketName": "www", "Extract": "true"}, zipOf(t, good, zentry{name: "../../evil.txt", content: "x"}), "InvalidArtifact", `"../../evil.txt"`},
-		{"zip-slip under a prefix", map[string]string{"BucketName": "www", "Extract": "true", "ObjectKey": "a/b"}, zipOf(t, good, zentry{name: "x/../../../../evil.txt", content: "x"}), "InvalidArtifact", "outside the bucket folder"},
-		{"absolute entry", map[string]string{"BucketName": "www", "Extract": "true"}, zipOf(t, good, zentry{name: "/tmp/evil.txt", content: "x"}), "InvalidArtifact", "outside the bucket folder"},
-		{"backslash climb", map[string]string{"BucketName": "www", "Extract": "true"}, zipOf(t, good, zentry{name: `..\evil.txt`, content: "x"}), "InvalidArtifact", "outside the bucket folder"},
-		{"not a zip", map[string]string{"BucketName": "www", "Extract": "true"}, []byte("plain text"), "InvalidArtifact", "not a zip"},
+		{"zip-slip", map[string]string{"BucketName": "www", "Extract": "true"}, zipOf(t, good, zentry{name: "../../evil.txt", content: "x"}), "JobFailed", `"../../evil.txt"`},
+		{"zip-slip under a prefix", map[string]string{"BucketName": "www", "Extract": "true", "ObjectKey": "a/b"}, zipOf(t, good, zentry{name: "x/../../../../evil.txt", content: "x"}), "JobFailed", "outside the bucket folder"},
+		{"absolute entry", map[string]string{"BucketName": "www", "Extract": "true"}, zipOf(t, good, zentry{name: "/tmp/evil.txt", content: "x"}), "JobFailed", "outside the bucket folder"},
+		{"backslash climb", map[string]string{"BucketName": "www", "Extract": "true"}, zipOf(t, good, zentry{name: `..\evil.txt`, content: "x"}), "JobFailed", "outside the bucket folder"},
+		{"not a zip", map[string]string{"BucketName": "www", "Extract": "true"}, []byte("plain text"), "JobFailed", "not a zip"},
 		{"object key climbs", map[string]string{"BucketName": "www", "Extract": "false", "ObjectKey": "../x.zip"}, zipOf(t, good), "ConfigurationError", "would leave"},
 		{"copy without object key", map[string]string{"BucketName": "www", "Extract": "false"}, zipOf(t, good), "ConfigurationError", "ObjectKey must name a file"},
 		{"bucket climbs", map[string]string{"BucketName": "..", "Extract": "true"}, zipOf(t, good), "ConfigurationError", "BucketName"},

@@ -61,14 +61,14 @@ func (s *Source) Run(ctx context.Context, job action.Job) (action.Result, error)
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return action.Failed("ObjectNotFound", fmt.Errorf("object s3://%s/%s not found: locally it is the file %s", bucket, key, path)), nil
+		return action.Failed("RevisionUnavailable", fmt.Errorf("object s3://%s/%s not found: locally it is the file %s", bucket, key, path)), nil
 	}
 	if err != nil {
 		return action.Result{}, fmt.Errorf("open object s3://%s/%s at %s: %w", bucket, key, path, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return action.Failed("ObjectNotFound", fmt.Errorf("object s3://%s/%s: %s is a folder, not a zip file", bucket, key, path)), nil
+		return action.Failed("RevisionUnavailable", fmt.Errorf("object s3://%s/%s: %s is a folder, not a zip file", bucket, key, path)), nil
 	}
 
 	name := job.Declared.OutputArtifacts[0].Name

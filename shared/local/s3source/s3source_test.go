@@ -68,9 +68,9 @@ func TestRun(t *testing.T) {
 		wantCode string
 		wantMsg  string
 	}{
-		{"missing object", map[string]string{"S3Bucket": "releases", "S3ObjectKey": "nope.zip"}, "ObjectNotFound", filepath.Join(root, "releases", "nope.zip")},
-		{"missing bucket", map[string]string{"S3Bucket": "nobucket", "S3ObjectKey": "app.zip"}, "ObjectNotFound", "s3://nobucket/app.zip"},
-		{"key is a folder", map[string]string{"S3Bucket": "releases", "S3ObjectKey": "app"}, "ObjectNotFound", "is a folder"},
+		{"missing object", map[string]string{"S3Bucket": "releases", "S3ObjectKey": "nope.zip"}, "RevisionUnavailable", filepath.Join(root, "releases", "nope.zip")},
+		{"missing bucket", map[string]string{"S3Bucket": "nobucket", "S3ObjectKey": "app.zip"}, "RevisionUnavailable", "s3://nobucket/app.zip"},
+		{"key is a folder", map[string]string{"S3Bucket": "releases", "S3ObjectKey": "app"}, "RevisionUnavailable", "is a folder"},
 		{"key leaves the bucket", map[string]string{"S3Bucket": "releases", "S3ObjectKey": "../secrets.zip"}, "ConfigurationError", "would leave"},
 		{"absolute key", map[string]string{"S3Bucket": "releases", "S3ObjectKey": "/etc/passwd"}, "ConfigurationError", "would leave"},
 		{"bucket with a slash", map[string]string{"S3Bucket": "../x", "S3ObjectKey": "a.zip"}, "ConfigurationError", "cannot name a folder"},
