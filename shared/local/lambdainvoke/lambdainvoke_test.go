@@ -220,12 +220,13 @@ func TestInvokeFailsBeforeRunning(t *testing.T) {
 		wantMsg string
 	}{
 		{"unmapped function", h.job(t, map[string]string{"FunctionName": "other"}, false), "--function other=PATH"},
+		{"executable missing", h.job(t, map[string]string{"FunctionName": "gone"}, false), "run function gone (" + filepath.Join(h.dir, "gone.sh") + ")"},
 		{"no function", h.job(t, map[string]string{}, false), "FunctionName is required"},
 		{"output artifact not written", h.job(t, map[string]string{"FunctionName": "fn"}, false, "Out"), "output artifact Out was not written"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := h.invoker(t, map[string]string{"fn": fn}, 0).Run(t.Context(), tc.job)
+			res, err := h.invoker(t, map[string]string{"fn": fn, "gone": filepath.Join(h.dir, "gone.sh")}, 0).Run(t.Context(), tc.job)
 			must(t, err)
 			if res.Status != core.ActionFailed || res.Error == nil || !strings.Contains(res.Error.Message, tc.wantMsg) {
 				t.Errorf("got %s (%+v), want Failed containing %q", res.Status, res.Error, tc.wantMsg)
