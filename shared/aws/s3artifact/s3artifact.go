@@ -73,7 +73,9 @@ func WithKMSKey(keyID string) Option { return func(s *Store) { s.kmsKeyID = keyI
 
 // WithPartSize sets the size of the parts an upload buffers and sends (at least 5 MiB,
 // S3's minimum; the default). Bigger parts mean fewer requests and more memory.
-func WithPartSize(n int64) Option { return func(s *Store) { s.partSize = max(n, manager.MinUploadPartSize) } }
+func WithPartSize(n int64) Option {
+	return func(s *Store) { s.partSize = max(n, manager.MinUploadPartSize) }
+}
 
 // New returns a Store on bucket. presigner makes ArtifactURL's links (on AWS,
 // s3.NewPresignClient of the same client).
