@@ -88,13 +88,15 @@ const (
 func state(e core.Execution) (string, string) {
 	switch e.Status {
 	case core.ExecutionSucceeded:
-		return StateSuccess, "Succeeded"
+		return StateSuccess, "succeeded"
 	case core.ExecutionFailed:
-		return StateFailure, "Failed"
+		return StateFailure, "failed"
 	case core.ExecutionStopped, core.ExecutionCancelled, core.ExecutionSuperseded:
-		return StateError, string(e.Status)
+		return StateError, strings.ToLower(string(e.Status))
+	case core.ExecutionStopping:
+		return StatePending, "stopping"
 	}
-	return StatePending, string(e.Status)
+	return StatePending, "in progress"
 }
 
 // TargetURL returns the page of an execution under base.
@@ -129,7 +131,7 @@ func (r *Reporter) Report(ctx context.Context, e core.Execution) error {
 
 	cs := CommitStatus{
 		State: st, TargetURL: TargetURL(r.d.BaseURL, e.PipelineName, e.ID),
-		Description: truncate("Relais: execution "+strings.ToLower(desc), 140),
+		Description: "Relais: execution " + desc,
 		Context:     "relais/" + e.PipelineName,
 	}
 	var err error
