@@ -38,7 +38,7 @@ func (m *memStores) GetPipeline(context.Context, string) (core.Pipeline, error) 
 	return core.Pipeline{}, core.ErrNotFound
 }
 func (m *memStores) ListPipelines(context.Context) ([]core.Pipeline, error) { return m.pipelines, nil }
-func (m *memStores) DeletePipeline(context.Context, string) error         { return nil }
+func (m *memStores) DeletePipeline(context.Context, string) error           { return nil }
 
 func (m *memStores) RecordDelivery(_ context.Context, id string, _ time.Time) error {
 	m.mu.Lock()
