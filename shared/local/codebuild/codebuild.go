@@ -75,7 +75,7 @@ type Deps struct {
 	// the buildspec's parameter-store and secrets-manager entries. Nil resolves none.
 	Secrets buildrunner.SecretResolver
 	// DataDir holds the builds' workspaces (DataDir/builds/<build uuid>), removed when a
-	// build ends.
+	// build ends; "" is the system's temporary folder.
 	DataDir string
 	Clock   core.Clock
 	Logger  *slog.Logger
@@ -103,6 +103,9 @@ func New(d Deps) *Builder {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.DataDir == "" {
+		d.DataDir = os.TempDir()
 	}
 	return &Builder{d: d, running: map[string]*build{}, numbers: map[string]int64{}}
 }

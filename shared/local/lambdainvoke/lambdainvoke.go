@@ -65,7 +65,7 @@ type Deps struct {
 	Functions map[string]string
 	// DataDir holds each invocation's scratch folder (DataDir/lambda/<job id>): output
 	// artifacts, and copies of input artifacts when the store is not a folder. Removed
-	// when the invocation ends.
+	// when the invocation ends. "" is the system's temporary folder.
 	DataDir string
 	// Timeout bounds an invocation; 0 is DefaultTimeout.
 	Timeout time.Duration
@@ -92,6 +92,9 @@ func New(d Deps) *Invoker {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.DataDir == "" {
+		d.DataDir = os.TempDir()
 	}
 	fns := make(map[string]string, len(d.Functions))
 	for k, v := range d.Functions {
