@@ -23,12 +23,13 @@ import (
 
 	"github.com/relais-ci/relais/shared/asl"
 	"github.com/relais-ci/relais/shared/asl/sfnapi"
+	"github.com/relais-ci/relais/shared/local/aslstore"
 )
 
 const statesUsage = `usage:
   relais states validate FILE
   relais states run FILE [--input FILE] [--task-handler STATE=COMMAND]... [--task-results FILE] [--history]
-  relais states serve [--listen ADDR]
+  relais states serve [--listen ADDR] [--data FILE]
 
 validate  checks an Amazon States Language definition; exit 1 lists its problems.
 run       runs one execution here and prints its output (or {"error", "cause"}) as JSON:
@@ -38,8 +39,9 @@ run       runs one execution here and prints its output (or {"error", "cause"}) 
           {"error": …, "cause": …} on stdout fails the task) or by --task-results FILE
           ({"STATE": {"result": …} | {"error": …, "cause": …}}, or a list of those consumed
           one per call). --history prints the execution's events on stderr, one per line.
-serve     serves the Step Functions API (AWS JSON 1.0) for local state machines; Lambda
-          tasks are sent to $AWS_ENDPOINT_URL_LAMBDA when it is set.
+serve     serves the Step Functions API (AWS JSON 1.0) for local state machines, kept in
+          memory or, with --data, in a SQLite file (running executions resume on restart);
+          Lambda tasks are sent to $AWS_ENDPOINT_URL_LAMBDA when it is set.
 `
 
 // runStates is `relais states`: validate, run and serve state machines.
@@ -387,14 +389,30 @@ func statesRunCommand(ctx context.Context, command string, req *asl.TaskRequest)
 func statesServe(ctx context.Context, args []string, s stdio, getenv func(string) string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8083", "`ADDR`ess of the Step Functions API")
+	data := fs.String("data", "", "SQLite `FILE` that keeps state machines and executions across restarts (default: memory only)")
 	if _, code, ok := statesFlags(fs, args, 0, s); !ok {
 		return code
 	}
-	eng := asl.New(asl.Options{})
+	var opts asl.Options
+	if *data != "" {
+		st, err := aslstore.Open(ctx, *data)
+		if err != nil {
+			fmt.Fprintf(s.err, "relais states serve: %v\n", err)
+			return 2
+		}
+		defer st.Close()
+		opts.Store = st
+	}
+	eng := asl.New(opts)
 	defer eng.Close()
 	if endpoint := getenv("AWS_ENDPOINT_URL_LAMBDA"); endpoint != "" {
 		statesUseLambda(eng, statesLambdaClient(endpoint, getenv))
 		fmt.Fprintf(s.err, "relais states serve: Lambda tasks go to %s\n", endpoint)
+	}
+	// Executions left running by an earlier process go on from their last checkpoint.
+	if err := eng.Resume(ctx); err != nil {
+		fmt.Fprintf(s.err, "relais states serve: resume: %v\n", err)
+		return 1
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

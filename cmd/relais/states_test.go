@@ -243,34 +243,9 @@ func TestStatesServe(t *testing.T) {
 	defer lambdaSrv.Close()
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", lambdaSrv.URL)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"states", "serve", "--listen", "127.0.0.1:0"}, stdio{strings.NewReader(""), io.Discard, pw})
-		pw.Close()
-	}()
-	addr := ""
-	lines := bufio.NewScanner(pr)
-	for lines.Scan() {
-		if _, a, ok := strings.Cut(lines.Text(), "Step Functions API on "); ok {
-			addr = a
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if addr == "" {
-		t.Fatalf("serve printed no address (exit %d)", <-done)
-	}
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exit: got %d, want 0", code)
-		}
-	}()
-
-	client := sfn.New(sfn.Options{Region: "us-east-1", BaseEndpoint: aws.String(addr),
-		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""), RetryMaxAttempts: 1})
+	addr, _ := statesStartServe(t, "--listen", "127.0.0.1:0")
+	ctx := t.Context()
+	client := statesClient(addr)
 	def := `{"StartAt": "Double", "States": {
 	  "Double": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
 	             "Parameters": {"FunctionName": "double", "Payload.$": "$"}, "OutputPath": "$.Payload", "Next": "Missing"},
@@ -286,12 +261,7 @@ func TestStatesServe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartExecution: %v", err)
 	}
-	var desc *sfn.DescribeExecutionOutput
-	for desc == nil || desc.Status == sfntypes.ExecutionStatusRunning {
-		if desc, err = client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: x.ExecutionArn}); err != nil {
-			t.Fatalf("DescribeExecution: %v", err)
-		}
-	}
+	desc := statesAwait(t, client, aws.ToString(x.ExecutionArn))
 	if desc.Status != sfntypes.ExecutionStatusSucceeded {
 		t.Fatalf("status: got %s (%s: %s), want SUCCEEDED", desc.Status, aws.ToString(desc.Error), aws.ToString(desc.Cause))
 	}
@@ -309,5 +279,97 @@ func TestStatesServe(t *testing.T) {
 	defer mu.Unlock()
 	if diff := cmp.Diff(wantCalls, invoked); diff != "" {
 		t.Errorf("Lambda invocations (-want +got):\n%s", diff)
+	}
+}
+
+// statesStartServe runs `relais states serve ARGS…` until stop is called or the test ends,
+// and returns the address it listens on.
+func statesStartServe(t *testing.T, args ...string) (addr string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"states", "serve"}, args...), stdio{strings.NewReader(""), io.Discard, pw})
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	for lines.Scan() {
+		if _, a, ok := strings.Cut(lines.Text(), "Step Functions API on "); ok {
+			addr = a
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if addr == "" {
+		cancel()
+		t.Fatalf("serve printed no address (exit %d)", <-done)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exit: got %d, want 0", code)
+		}
+	}
+	t.Cleanup(stop)
+	return addr, stop
+}
+
+func statesClient(addr string) *sfn.Client {
+	return sfn.New(sfn.Options{Region: "us-east-1", BaseEndpoint: aws.String(addr),
+		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""), RetryMaxAttempts: 1})
+}
+
+// statesAwait asks for an execution until it is no longer running.
+func statesAwait(t *testing.T, client *sfn.Client, arn string) *sfn.DescribeExecutionOutput {
+	t.Helper()
+	for {
+		desc, err := client.DescribeExecution(t.Context(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+		if err != nil {
+			t.Fatalf("DescribeExecution: %v", err)
+		}
+		if desc.Status != sfntypes.ExecutionStatusRunning {
+			return desc
+		}
+	}
+}
+
+// TestStatesServeData restarts `relais states serve --data FILE` and finds its state
+// machines and executions again.
+func TestStatesServeData(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "states.db")
+	ctx := t.Context()
+	addr, stop := statesStartServe(t, "--listen", "127.0.0.1:0", "--data", data)
+	client := statesClient(addr)
+	m, err := client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("kept"),
+		Definition: aws.String(`{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "done", "End": true}}}`),
+		RoleArn:    aws.String("arn:aws:iam::123456789012:role/r")})
+	if err != nil {
+		t.Fatalf("CreateStateMachine: %v", err)
+	}
+	x, err := client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: m.StateMachineArn, Name: aws.String("first")})
+	if err != nil {
+		t.Fatalf("StartExecution: %v", err)
+	}
+	statesAwait(t, client, aws.ToString(x.ExecutionArn))
+	stop()
+
+	addr, _ = statesStartServe(t, "--listen", "127.0.0.1:0", "--data", data)
+	client = statesClient(addr)
+	desc, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: x.ExecutionArn})
+	if err != nil {
+		t.Fatalf("DescribeExecution after restart: %v", err)
+	}
+	if got := []string{string(desc.Status), aws.ToString(desc.Output)}; !cmp.Equal(got, []string{"SUCCEEDED", `"done"`}) {
+		t.Errorf("after restart: got %v, want [SUCCEEDED \"done\"]", got)
+	}
+	list, err := client.ListStateMachines(ctx, &sfn.ListStateMachinesInput{})
+	if err != nil || len(list.StateMachines) != 1 || aws.ToString(list.StateMachines[0].Name) != "kept" {
+		t.Errorf("ListStateMachines after restart: got %+v (err %v), want the machine \"kept\"", list, err)
 	}
 }
