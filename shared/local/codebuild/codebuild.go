@@ -112,10 +112,19 @@ func New(d Deps) *Builder {
 
 // build is one running build.
 type build struct {
+	job     action.Job
+	plan    plan
+	req     buildrunner.Request
+	uuid    string // the build id's uuid part
+	dir     string // inputs, workspace and log; removed when the build ends
+	logName string // the log's artifact name
+	logger  *slog.Logger
+
 	started action.Result // the InProgress result Run returned
 	cancel  context.CancelFunc
 	done    chan struct{}
-	// why says who stopped the build, for its summary; set before cancel.
+	// why says who stopped the build, for its summary; set (under Builder.mu) before
+	// cancel.
 	why string
 }
 
@@ -165,11 +174,17 @@ func (b *Builder) Run(ctx context.Context, job action.Job) (action.Result, error
 		os.RemoveAll(dir)
 		return action.Failed("JobFailed", errors.New("relais is shutting down: no new build starts")), nil
 	}
+	if other, ok := b.running[rec.ID]; ok { // a concurrent Run of the same action won
+		b.mu.Unlock()
+		os.RemoveAll(dir)
+		return other.started, nil
+	}
 	b.numbers[plan.project]++
 	req.BuildNumber = b.numbers[plan.project]
 	// The build outlives the request that started it but not a cancel or a shutdown.
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	bl := &build{
+		job: job, plan: plan, req: req, uuid: uuid, dir: dir, logName: logName, logger: logger,
 		started: action.Result{Status: core.ActionInProgress, ExternalID: buildID, ExternalURL: logURL,
 			Summary: fmt.Sprintf("Build %s started (buildspec %s)", buildID, plan.buildspecName())},
 		cancel: cancel,
@@ -179,7 +194,7 @@ func (b *Builder) Run(ctx context.Context, job action.Job) (action.Result, error
 	b.mu.Unlock()
 
 	logger.InfoContext(ctx, "build started", "build_id", buildID, "workspace", dir)
-	go b.finish(bctx, context.WithoutCancel(ctx), job, plan, req, bl, uuid, dir, logName, logger)
+	go b.finish(bctx, context.WithoutCancel(ctx), bl)
 	return bl.started, nil
 }
 
@@ -379,44 +394,43 @@ func (b *Builder) putLog(ctx context.Context, rec core.ActionExecution, name str
 
 // finish runs the build, stores what it made and ends the action. bctx stops the build;
 // ctx (never cancelled by a stop) carries the storing and the completion.
-func (b *Builder) finish(bctx, ctx context.Context, job action.Job, p plan, req buildrunner.Request, bl *build,
-	uuid, dir, logName string, logger *slog.Logger) {
+func (b *Builder) finish(bctx, ctx context.Context, bl *build) {
+	logger := bl.logger
 	defer func() {
 		bl.cancel()
-		if err := os.RemoveAll(dir); err != nil {
-			logger.WarnContext(ctx, "remove build directory", "dir", dir, "err", err)
+		if err := os.RemoveAll(bl.dir); err != nil {
+			logger.WarnContext(ctx, "remove build directory", "dir", bl.dir, "err", err)
 		}
 		b.mu.Lock()
-		delete(b.running, job.Record.ID)
+		delete(b.running, bl.job.Record.ID)
 		b.mu.Unlock()
 		close(bl.done)
 	}()
-	res := b.runBuild(bctx, ctx, job, p, req, bl, uuid, dir, logName, logger)
-	if err := job.Complete(ctx, res); err != nil {
+	res := b.runBuild(bctx, ctx, bl)
+	if err := bl.job.Complete(ctx, res); err != nil {
 		logger.ErrorContext(ctx, "complete build action", "build_id", bl.started.ExternalID, "err", err)
 		return
 	}
 	logger.InfoContext(ctx, "build ended", "build_id", bl.started.ExternalID, "status", res.Status)
 }
 
-func (b *Builder) runBuild(bctx, ctx context.Context, job action.Job, p plan, req buildrunner.Request, bl *build,
-	uuid, dir, logName string, logger *slog.Logger) action.Result {
-	rec := job.Record
+func (b *Builder) runBuild(bctx, ctx context.Context, bl *build) action.Result {
+	rec, req, p, logger := bl.job.Record, bl.req, bl.plan, bl.logger
 	res := action.Result{Status: core.ActionFailed, ExternalID: bl.started.ExternalID, ExternalURL: bl.started.ExternalURL}
-	logPath := filepath.Join(dir, "build.log")
+	logPath := filepath.Join(bl.dir, "build.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		res.Error = &core.ErrorDetails{Code: "JobFailed", Message: fmt.Sprintf("create build log %s: %v", logPath, err)}
 		return res
 	}
 	req.Log = logFile
-	runner := buildrunner.New(buildrunner.WithClock(b.d.Clock), buildrunner.WithIDs(func() string { return uuid }))
+	runner := buildrunner.New(buildrunner.WithClock(b.d.Clock), buildrunner.WithIDs(func() string { return bl.uuid }))
 	out, runErr := runner.Run(bctx, req)
 	logFile.Close()
 
 	// The log goes to the store whatever happened; its link replaces the first one.
 	if f, err := os.Open(logPath); err == nil {
-		url, err := b.putLog(ctx, rec, logName, f, b.d.Clock.Now())
+		url, err := b.putLog(ctx, rec, bl.logName, f, b.d.Clock.Now())
 		f.Close()
 		if err != nil {
 			logger.WarnContext(ctx, "store build log", "err", err)
@@ -441,7 +455,7 @@ func (b *Builder) runBuild(bctx, ctx context.Context, job action.Job, p plan, re
 		res.Summary = fmt.Sprintf("Build %s %s after %s", out.BuildID, out.Status, took)
 		return res
 	}
-	arts, err := b.storeArtifacts(ctx, job, out)
+	arts, err := b.storeArtifacts(ctx, bl.job, out)
 	if err != nil {
 		res.Error = &core.ErrorDetails{Code: "JobFailed", Message: err.Error()}
 		res.Summary = fmt.Sprintf("Build %s SUCCEEDED in %s, but its artifacts could not be delivered", out.BuildID, took)
