@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -46,11 +47,10 @@ type frame struct {
 	encoded   []byte // the frame's JSON once it has succeeded (it no longer changes)
 }
 
-type frameJSON frame // frame without children, for encoding/json
-
-// appendFrame encodes a frame tree. Finished and not-yet-started frames do not change, so
-// their encoding is cached: a Map's checkpoints re-encode the whole tree, and most of it
-// is such iterations.
+// appendFrame encodes a frame tree as the JSON that decodeSnapshot reads, by hand: a
+// checkpoint encodes the whole tree, so this is hot. Finished and not-yet-started frames
+// do not change, so their encoding is cached: a Map's checkpoints re-encode the whole
+// tree, and most of it is such iterations.
 func appendFrame(buf []byte, f *frame) ([]byte, error) {
 	if f.encoded != nil {
 		return append(buf, f.encoded...), nil
@@ -63,25 +63,60 @@ func appendFrame(buf []byte, f *frame) ([]byte, error) {
 		}
 		f.inputEnc = enc
 	}
-	shallow := *(*frameJSON)(f)
-	shallow.Children = nil
-	shallow.Input = nil
-	b, err := json.Marshal(&shallow)
-	if err != nil {
-		return buf, err
+	buf = append(buf, `{"id":`...)
+	buf = appendJSONString(buf, f.ID)
+	buf = append(buf, `,"index":`...)
+	buf = strconv.AppendInt(buf, int64(f.Index), 10)
+	buf = append(buf, `,"state":`...)
+	buf = appendJSONString(buf, f.State)
+	buf = append(buf, `,"input":`...)
+	buf = append(buf, f.inputEnc...)
+	buf = append(buf, `,"status":`...)
+	buf = appendJSONString(buf, f.Status)
+	var err error
+	if f.Output != nil {
+		buf = append(buf, `,"output":`...)
+		if buf, err = appendMarshal(buf, f.Output); err != nil {
+			return buf, err
+		}
 	}
-	// Splice in the cached input (large inputs are re-encoded once, not per checkpoint).
-	// The first unescaped "input":null is the key: the strings before it escape quotes.
-	if i := bytes.Index(b, []byte(`"input":null`)); i >= 0 {
-		var nb []byte
-		nb = append(nb, b[:i+len(`"input":`)]...)
-		nb = append(nb, f.inputEnc...)
-		b = append(nb, b[i+len(`"input":null`):]...)
+	if f.Err != nil {
+		buf = append(buf, `,"error":`...)
+		if buf, err = appendMarshal(buf, f.Err); err != nil {
+			return buf, err
+		}
 	}
-	if f.Children == nil {
-		buf = append(buf, b...)
-	} else {
-		buf = append(buf, b[:len(b)-1]...)
+	buf = appendIntField(buf, "visit", f.Visit)
+	if f.Entered {
+		buf = append(buf, `,"entered":true`...)
+	}
+	buf = appendTimeField(buf, "enteredTime", f.EnteredTime)
+	buf = appendIntField(buf, "retryCount", f.RetryCount)
+	if len(f.Retries) > 0 {
+		buf = append(buf, `,"retries":[`...)
+		for i, n := range f.Retries {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendInt(buf, int64(n), 10)
+		}
+		buf = append(buf, ']')
+	}
+	if f.Phase != "" {
+		buf = append(buf, `,"phase":`...)
+		buf = appendJSONString(buf, f.Phase)
+	}
+	buf = appendTimeField(buf, "until", f.Until)
+	buf = appendIntField(buf, "seq", f.Seq)
+	buf = appendTimeField(buf, "taskStart", f.TaskStart)
+	buf = appendTimeField(buf, "heartbeat", f.Heartbeat)
+	if f.Callback != nil {
+		buf = append(buf, `,"callback":`...)
+		if buf, err = appendMarshal(buf, f.Callback); err != nil {
+			return buf, err
+		}
+	}
+	if f.Children != nil {
 		buf = append(buf, `,"children":[`...)
 		for i, c := range f.Children {
 			if i > 0 {
@@ -91,12 +126,58 @@ func appendFrame(buf []byte, f *frame) ([]byte, error) {
 				return buf, err
 			}
 		}
-		buf = append(buf, "]}"...)
+		buf = append(buf, ']')
 	}
+	buf = appendIntField(buf, "firstFail", f.FirstFail)
+	buf = append(buf, `,"lastEvent":`...)
+	buf = strconv.AppendInt(buf, f.LastEvent, 10)
+	if f.Iteration {
+		buf = append(buf, `,"iteration":true`...)
+	}
+	if f.Restarted {
+		buf = append(buf, `,"restarted":true`...)
+	}
+	buf = append(buf, '}')
 	if f.Status == frameSucceeded || f.Status == framePending {
 		f.encoded = append([]byte(nil), buf[start:]...)
 	}
 	return buf, nil
+}
+
+func appendIntField(buf []byte, name string, n int) []byte {
+	if n == 0 {
+		return buf
+	}
+	buf = append(buf, ',', '"')
+	buf = append(buf, name...)
+	buf = append(buf, '"', ':')
+	return strconv.AppendInt(buf, int64(n), 10)
+}
+
+func appendTimeField(buf []byte, name string, t time.Time) []byte {
+	if t.IsZero() {
+		return buf
+	}
+	buf = append(buf, ',', '"')
+	buf = append(buf, name...)
+	buf = append(buf, '"', ':', '"')
+	buf = t.AppendFormat(buf, time.RFC3339Nano)
+	return append(buf, '"')
+}
+
+func appendJSONString(buf []byte, s string) []byte {
+	if isPlainString(s) {
+		buf = append(buf, '"')
+		buf = append(buf, s...)
+		return append(buf, '"')
+	}
+	b, _ := json.Marshal(s)
+	return append(buf, b...)
+}
+
+func appendMarshal(buf []byte, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(buf, b...), err
 }
 
 const (

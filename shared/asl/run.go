@@ -18,16 +18,18 @@ type execution struct {
 	inputDoc    any
 	machineName string
 
-	mu        sync.Mutex
-	rec       ExecutionRecord // Snapshot and EventCount are filled at checkpoint
-	root      *frame
-	frames    map[string]*frame
-	pending   []Event
-	spare     []Event // a drained pending slice, reused
-	snapBuf   []byte  // the last snapshot's buffer, reused
-	nextID    int64
-	end       *endRequest // why the run is being cut short, if it is
-	abandoned bool        // engine closed: write nothing more
+	mu      sync.Mutex
+	rec     ExecutionRecord // Snapshot and EventCount are filled at checkpoint
+	root    *frame
+	frames  map[string]*frame
+	pending []Event
+	spare   []Event // a drained pending slice, reused
+	snapBuf []byte  // the last snapshot's buffer, reused
+
+	ctxExecution, ctxMachine map[string]any // shared parts of the context object
+	nextID                   int64
+	end                      *endRequest // why the run is being cut short, if it is
+	abandoned                bool        // engine closed: write nothing more
 
 	flushMu sync.Mutex
 	dirty   chan struct{}
@@ -112,29 +114,31 @@ func (x *execution) ctxFor(fr *frame, st State) any {
 // contextDoc builds the context object ($$) for a state of fr.
 func (x *execution) contextDoc(fr *frame, stateName, token string, item map[string]any) map[string]any {
 	x.mu.Lock()
-	redrives := x.rec.RedriveCount
 	entered := fr.EnteredTime
 	retries := fr.RetryCount
-	x.mu.Unlock()
-	doc := map[string]any{
-		"Execution": map[string]any{
+	if x.ctxExecution == nil {
+		// The Execution and StateMachine parts never change during a run: build them once
+		// and share them (payload templates only read the context object).
+		x.ctxExecution = map[string]any{
 			"Id":           x.rec.ARN,
 			"Input":        x.inputDoc,
 			"Name":         x.rec.Name,
 			"RoleArn":      x.rec.RoleArn,
 			"StartTime":    formatTime(x.rec.StartDate),
-			"RedriveCount": jsonInt(int64(redrives)),
-		},
+			"RedriveCount": jsonInt(int64(x.rec.RedriveCount)),
+		}
+		x.ctxMachine = map[string]any{"Id": x.rec.StateMachineARN, "Name": x.machineName}
+	}
+	doc := map[string]any{
+		"Execution":    x.ctxExecution,
+		"StateMachine": x.ctxMachine,
 		"State": map[string]any{
 			"EnteredTime": formatTime(entered),
 			"Name":        stateName,
 			"RetryCount":  jsonInt(int64(retries)),
 		},
-		"StateMachine": map[string]any{
-			"Id":   x.rec.StateMachineARN,
-			"Name": x.machineName,
-		},
 	}
+	x.mu.Unlock()
 	if token != "" {
 		doc["Task"] = map[string]any{"Token": token}
 	}
