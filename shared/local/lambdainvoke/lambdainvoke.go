@@ -185,7 +185,7 @@ func (v *Invoker) Run(ctx context.Context, job action.Job) (action.Result, error
 	path, ok := v.d.Functions[name]
 	if !ok {
 		return action.Failed("ConfigurationError", fmt.Errorf(
-			"function %s is not mapped to a local executable: start relais serve with --function %s=PATH", name, name)), nil
+			"function %s is not mapped to a local executable: start relais serve with --lambda %s=PATH", name, name)), nil
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, v.d.Timeout)

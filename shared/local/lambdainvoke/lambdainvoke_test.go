@@ -219,7 +219,7 @@ func TestInvokeFailsBeforeRunning(t *testing.T) {
 		job     action.Job
 		wantMsg string
 	}{
-		{"unmapped function", h.job(t, map[string]string{"FunctionName": "other"}, false), "--function other=PATH"},
+		{"unmapped function", h.job(t, map[string]string{"FunctionName": "other"}, false), "--lambda other=PATH"},
 		{"executable missing", h.job(t, map[string]string{"FunctionName": "gone"}, false), "run function gone (" + filepath.Join(h.dir, "gone.sh") + ")"},
 		{"no function", h.job(t, map[string]string{}, false), "FunctionName is required"},
 		{"output artifact not written", h.job(t, map[string]string{"FunctionName": "fn"}, false, "Out"), "output artifact Out was not written"},
