@@ -1,9 +1,11 @@
-// Command webhook is the Lambda behind API Gateway's POST /webhooks/github route (HTTP
-// API, payload format 2.0): it hands each GitHub delivery to the webhook service and
-// returns its decision. main.go, which builds the service over the AWS adapters
-// (DynamoDB stores, the Step Functions engine) and calls lambda.StartHandlerFunc, comes
-// with those adapters; handler.go only translates events.
-package main
+// Package handler is the webhook Lambda behind API Gateway's POST /webhooks/github
+// route (HTTP API, payload format 2.0): it hands each GitHub delivery to the webhook
+// service and returns its decision. handler.go only translates events. main.go, which
+// builds the service over the AWS adapters (DynamoDB stores, the Step Functions engine)
+// and calls lambda.StartHandlerFunc(handler{intake: svc}.Handle), comes with those
+// adapters and makes this directory package main; until then it is a plain package, so
+// that `go build ./...` stays green.
+package handler
 
 import (
 	"context"
