@@ -72,6 +72,7 @@ func TestStopAndList(t *testing.T) {
 		arns = append(arns, x.ARN)
 		h.clock.Advance(time.Second) // distinct start dates
 	}
+	h.clock.BlockUntil(3, make(chan struct{})) // all three are waiting
 	d, err := h.eng.StopExecution(ctx, arns[1], "Stopped", "by test")
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,9 @@ func TestStopAndList(t *testing.T) {
 	evs := h.history(arns[1])
 	if got := evs[len(evs)-1]; got.Type != EventExecutionAborted || got.ExecutionAbortedEventDetails.Error != "Stopped" {
 		t.Errorf("got last event %+v, want ExecutionAborted", got)
+	}
+	if got := evs[len(evs)-2].Type; got != "WaitStateAborted" {
+		t.Errorf("got %s before ExecutionAborted, want WaitStateAborted", got)
 	}
 	page, next, err := h.eng.ListExecutions(ctx, ListExecutionsInput{StateMachine: "m", MaxResults: 2})
 	if err != nil {

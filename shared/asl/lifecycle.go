@@ -98,6 +98,7 @@ func (x *execution) finish() {
 		d := &ErrorEventDetails{Error: x.end.err.Name, Cause: x.end.err.Cause}
 		switch x.end.status {
 		case StatusAborted:
+			x.abortStatesLocked(root, &x.m.Branch)
 			x.emitLocked(nil, Event{Type: EventExecutionAborted, EventDetails: &EventDetails{ExecutionAbortedEventDetails: d}})
 		case StatusTimedOut:
 			x.emitLocked(nil, Event{Type: EventExecutionTimedOut, EventDetails: &EventDetails{ExecutionTimedOutEventDetails: d}})
@@ -149,4 +150,27 @@ func (x *execution) flush(ctx context.Context) {
 	}
 	clear(cp.Events)
 	x.spare = cp.Events[:0] // the Store does not keep the slice: reuse it
+}
+
+// abortStatesLocked records <Type>StateAborted for every state left running by a Stop,
+// innermost first, as Step Functions does.
+func (x *execution) abortStatesLocked(fr *frame, b *Branch) {
+	if fr.Status != frameRunning || !fr.Entered {
+		return
+	}
+	st := b.States[fr.State]
+	if st == nil {
+		return
+	}
+	for _, c := range fr.Children {
+		switch s := st.(type) {
+		case *ParallelState:
+			if c.Index < len(s.Branches) {
+				x.abortStatesLocked(c, s.Branches[c.Index])
+			}
+		case *MapState:
+			x.abortStatesLocked(c, s.Processor)
+		}
+	}
+	x.emitLocked(fr, Event{Type: st.Type() + "StateAborted"})
 }

@@ -67,8 +67,8 @@ func (x *execution) now() time.Time { return x.eng.clock.Now() }
 // emitLocked appends a history event for fr (nil: execution level). It enforces the
 // history limit: the event that would reach it is replaced by an execution failure.
 func (x *execution) emitLocked(fr *frame, ev Event) int64 {
-	if x.end != nil && ev.Type != EventExecutionFailed && ev.Type != EventExecutionAborted && ev.Type != EventExecutionTimedOut {
-		return 0
+	if x.end != nil && x.end.status == StatusFailed && !isExecutionEnd(ev.Type) {
+		return 0 // the history limit was reached: only the failure itself is recorded
 	}
 	if limit := x.eng.historyLimit; x.nextID >= int64(limit) && !isExecutionEnd(ev.Type) {
 		if x.end == nil {
