@@ -34,12 +34,20 @@
 // States.HeartbeatTimeout when HeartbeatSeconds pass without SendTaskHeartbeat. A handler
 // returning *Error fails the task with that error name; any other error gives
 // States.TaskFailed with the message as cause. An unregistered resource fails the task
-// with States.TaskFailed naming the resource.
+// with States.TaskFailed naming the resource. Handlers must honour ctx: it is cancelled
+// by the task's TimeoutSeconds, StopExecution and Close (a handler is called on the
+// execution's own goroutine when no TimeoutSeconds applies).
 //
 // Persistence: Store (PutMachine, Machines, Checkpoint, Execution, Executions, Events);
 // MemStore implements it in memory. Time: Clock (Now, NewTimer); FakeClock for tests.
 //
 // # Semantics
+//
+// JSON values are what encoding/json decodes with UseNumber (map[string]any, []any,
+// string, json.Number, bool, nil); numbers keep their text from input to output. Outputs
+// are rendered compactly without HTML escaping, with object keys sorted (Step Functions
+// keeps their input order: compare outputs as JSON, not as text). Handler results of
+// other Go types are converted by a JSON round trip.
 //
 // Input and output processing follows the spec's order: InputPath → Parameters (".$"
 // fields take paths, the context object "$$" and intrinsic functions) → the state's work →
