@@ -15,7 +15,7 @@ import (
 // runRelais runs one case on a fresh asl.Engine: the machine and the execution are both
 // named "difftest" (so $$.Execution.Name and $$.StateMachine.Name match what the reference
 // harness passes), every Task state is answered by the case's stubs, and short timers fire
-// at once.
+// at once (see instantClock).
 func runRelais(t *testing.T, c namedCase) outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -137,9 +137,11 @@ func normalize(v any) (any, error) {
 	return out, err
 }
 
-// instantClock lets the corpus run without sleeping: a timer of at most an hour (Wait
+// instantClock lets the corpus run without sleeping: a timer of at most instantLimit (Wait
 // states, Retry back-off) fires at once and moves the clock on by its duration; a longer
-// one (task and execution timeouts) never fires.
+// one never fires. The corpus keeps its waits and back-offs under the limit and its task
+// timeouts above it, so a timeout cannot race a task's answer.
+const instantLimit = 25 * time.Second
 type instantClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -153,7 +155,7 @@ func (c *instantClock) Now() time.Time {
 
 func (c *instantClock) NewTimer(d time.Duration) asl.Timer {
 	ch := make(chan time.Time, 1)
-	if d <= time.Hour {
+	if d <= instantLimit {
 		c.mu.Lock()
 		if d > 0 {
 			c.now = c.now.Add(d)
