@@ -142,6 +142,7 @@ func normalize(v any) (any, error) {
 // one never fires. The corpus keeps its waits and back-offs under the limit and its task
 // timeouts above it, so a timeout cannot race a task's answer.
 const instantLimit = 25 * time.Second
+
 type instantClock struct {
 	mu  sync.Mutex
 	now time.Time
