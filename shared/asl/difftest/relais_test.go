@@ -137,12 +137,13 @@ func normalize(v any) (any, error) {
 	return out, err
 }
 
-// instantClock lets the corpus run without sleeping: a timer of at most instantLimit (Wait
-// states, Retry back-off) fires at once and moves the clock on by its duration; a longer
-// one never fires. The corpus keeps its waits and back-offs under the limit and its task
-// timeouts above it, so a timeout cannot race a task's answer.
+// instantLimit is the longest timer instantClock fires. The corpus keeps its waits and
+// back-offs under it and its task timeouts above it, so a timeout cannot race a task's answer.
 const instantLimit = 25 * time.Second
 
+// instantClock lets the corpus run without sleeping: a timer of at most instantLimit (Wait
+// states, Retry back-off) fires at once and moves the clock on by its duration; a longer
+// one never fires.
 type instantClock struct {
 	mu  sync.Mutex
 	now time.Time
