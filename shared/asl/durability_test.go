@@ -230,3 +230,45 @@ func TestResumeKeepsTokens(t *testing.T) {
 		t.Fatalf("got %s %s %s", d.Status, d.Error, d.Cause)
 	}
 }
+
+// TestTaskRunningAtCrashRunsAgain documents the at-least-once rule: a task whose
+// invocation was in flight when the process died is invoked again after Resume, with the
+// same InvocationID.
+func TestTaskRunningAtCrashRunsAgain(t *testing.T) {
+	ctx := context.Background()
+	store := NewMemStore()
+	clock := NewFakeClock(epoch)
+	def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::work","End":true}}}`
+	ids := make(chan string, 4)
+	newEngine := func(block bool) *Engine {
+		reg := NewRegistry()
+		reg.HandleFunc("arn:aws:states:::work", func(ctx context.Context, req *TaskRequest) (any, error) {
+			ids <- req.InvocationID
+			if block {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return "done", nil
+		})
+		return New(Options{Store: store, Clock: clock, Tasks: reg, Logger: slog.New(slog.DiscardHandler), CheckpointInterval: -1})
+	}
+	old := newEngine(true)
+	old.CreateStateMachine(ctx, "m", []byte(def), "")
+	x, _ := old.StartExecution(ctx, StartInput{StateMachine: "m", Name: "x"})
+	first := <-ids
+	old.History(ctx, x.ARN, HistoryInput{}) // make sure the in-flight state is checkpointed
+	old.Close()
+
+	eng := newEngine(false)
+	defer eng.Close()
+	if err := eng.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if second := <-ids; second != first {
+		t.Errorf("got InvocationID %s on re-invocation, want %s", second, first)
+	}
+	d, _ := eng.WaitExecution(ctx, x.ARN)
+	if d.Status != StatusSucceeded || d.Output != `"done"` {
+		t.Fatalf("got %s %s", d.Status, d.Output)
+	}
+}
