@@ -41,7 +41,7 @@ run: build
 test: tools fmt-check vet unit
 
 fmt-check:
-	@out="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \
+	@out="$$(find . -name '*.go' -not -path './tools/node_modules/*' -not -path './.relais/*' -print0 | xargs -0 gofmt -l)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:

@@ -126,6 +126,9 @@ type build struct {
 	// why says who stopped the build, for its summary; set (under Builder.mu) before
 	// cancel.
 	why string
+	// interrupted is set by Shutdown: the build is killed but its action is left
+	// InProgress, so that the engine runs it again when Relais restarts.
+	interrupted bool
 }
 
 // Run starts the build and returns InProgress with its id and a link to its log; the
@@ -407,6 +410,13 @@ func (b *Builder) finish(bctx, ctx context.Context, bl *build) {
 		close(bl.done)
 	}()
 	res := b.runBuild(bctx, ctx, bl)
+	b.mu.Lock()
+	interrupted := bl.interrupted
+	b.mu.Unlock()
+	if interrupted {
+		logger.InfoContext(ctx, "build interrupted by shutdown; its action runs again when relais restarts", "build_id", bl.started.ExternalID)
+		return
+	}
 	if err := bl.job.Complete(ctx, res); err != nil {
 		logger.ErrorContext(ctx, "complete build action", "build_id", bl.started.ExternalID, "err", err)
 		return
@@ -555,8 +565,11 @@ func (b *Builder) CancelAction(ctx context.Context, a core.ActionExecution) erro
 	}
 }
 
-// Shutdown stops every running build and waits until each has ended its action (Failed,
-// STOPPED), or ctx is done. No build starts afterwards.
+// Shutdown kills every running build and waits until each has stopped, or ctx is done.
+// No build starts afterwards. The actions of interrupted builds are not ended: like
+// after a crash, they stay InProgress and run again when Relais restarts (the engine
+// invokes a task that was running at least once more), instead of failing a pipeline
+// because its server was restarted.
 func (b *Builder) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.stopping = true
@@ -564,6 +577,7 @@ func (b *Builder) Shutdown(ctx context.Context) error {
 	for _, bl := range b.running {
 		if bl.why == "" {
 			bl.why = "relais is shutting down"
+			bl.interrupted = true
 		}
 		all = append(all, bl)
 	}
