@@ -524,3 +524,75 @@ func TestWire(t *testing.T) {
 		}
 	})
 }
+
+// TestPagingAndExecutionData pages ListStateMachines and ListExecutions, and leaves the
+// payloads out of the history when includeExecutionData is false.
+func TestPagingAndExecutionData(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	const pass = `{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"secret":1},"End":true}}}`
+	for _, name := range []string{"c", "a", "b"} {
+		if _, err := f.client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(name), Definition: aws.String(pass), RoleArn: aws.String(roleArn)}); err != nil {
+			t.Fatalf("CreateStateMachine %s: %v", name, err)
+		}
+	}
+	var names []string
+	var token *string
+	for pages := 0; ; pages++ {
+		out, err := f.client.ListStateMachines(ctx, &sfn.ListStateMachinesInput{MaxResults: 2, NextToken: token})
+		if err != nil {
+			t.Fatalf("ListStateMachines: %v", err)
+		}
+		if len(out.StateMachines) > 2 {
+			t.Errorf("page %d: got %d machines, want at most 2", pages, len(out.StateMachines))
+		}
+		for _, m := range out.StateMachines {
+			names = append(names, aws.ToString(m.Name))
+		}
+		if token = out.NextToken; token == nil {
+			break
+		}
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, names); diff != "" {
+		t.Errorf("machines over all pages (-want +got):\n%s", diff)
+	}
+
+	arnA := "arn:aws:states:us-east-1:123456789012:stateMachine:a"
+	var execs []string
+	for _, name := range []string{"x1", "x2", "x3"} {
+		x, err := f.client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(arnA), Name: aws.String(name), Input: aws.String(`{"in":"put"}`)})
+		if err != nil {
+			t.Fatalf("StartExecution: %v", err)
+		}
+		f.finish(t, aws.ToString(x.ExecutionArn))
+		execs = append(execs, aws.ToString(x.ExecutionArn))
+	}
+	first, err := f.client.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arnA), MaxResults: 2})
+	if err != nil {
+		t.Fatalf("ListExecutions: %v", err)
+	}
+	second, err := f.client.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arnA), MaxResults: 2, NextToken: first.NextToken})
+	if err != nil {
+		t.Fatalf("ListExecutions page 2: %v", err)
+	}
+	if len(first.Executions) != 2 || first.NextToken == nil || len(second.Executions) != 1 || second.NextToken != nil {
+		t.Errorf("pages: got %d (next %v) then %d (next %v), want 2 with a token then 1 without",
+			len(first.Executions), first.NextToken, len(second.Executions), second.NextToken)
+	}
+
+	hist, err := f.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(execs[0]), IncludeExecutionData: aws.Bool(false)})
+	if err != nil {
+		t.Fatalf("GetExecutionHistory: %v", err)
+	}
+	for _, ev := range hist.Events {
+		if d := ev.ExecutionStartedEventDetails; d != nil && d.Input != nil {
+			t.Errorf("ExecutionStarted: got input %q, want none without execution data", aws.ToString(d.Input))
+		}
+		if d := ev.ExecutionSucceededEventDetails; d != nil && d.Output != nil {
+			t.Errorf("ExecutionSucceeded: got output %q, want none without execution data", aws.ToString(d.Output))
+		}
+	}
+	if len(hist.Events) == 0 {
+		t.Error("history: got no events")
+	}
+}
