@@ -226,6 +226,9 @@ func mapErr(err error) error {
 
 // get reads one item, strongly consistent; ErrNotFound when there is none.
 func (s *Store) get(ctx context.Context, pk, sk string, rec any) error {
+	if sk == "" {
+		return core.ErrNotFound // DynamoDB refuses empty keys; no record has one
+	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: s.table, Key: itemKey(pk, sk), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return mapErr(err)

@@ -49,7 +49,9 @@ func (s *Store) Enqueue(ctx context.Context, w core.Waiter) (core.Waiter, error)
 		}
 		w.Seq = seq
 		keys := itemKey(pk, sk)
-		keys[TTLAttribute] = num(w.ArrivedAt.Add(s.waiterTTL).Unix())
+		if !w.ArrivedAt.IsZero() {
+			keys[TTLAttribute] = num(w.ArrivedAt.Add(s.waiterTTL).Unix())
+		}
 		item, err := encode(w, keys)
 		if err == nil {
 			err = s.put(ctx, item, "attribute_not_exists(#pk)", map[string]string{"#pk": attrPK}, nil)

@@ -35,6 +35,9 @@ func (s *Store) AcquireStage(ctx context.Context, pipeline, stage, executionID s
 
 // ReleaseStage frees the stage if executionID holds it; see core.StageLocks.
 func (s *Store) ReleaseStage(ctx context.Context, pipeline, stage, executionID string) error {
+	if stage == "" || executionID == "" {
+		return nil // no stage is held by nobody, nor is an unnamed stage held
+	}
 	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: s.table, Key: itemKey(lockPK(pipeline), stage),
 		ConditionExpression:       aws.String("#holder = :me"),

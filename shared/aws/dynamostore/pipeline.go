@@ -85,6 +85,9 @@ func (s *Store) ListPipelines(ctx context.Context) ([]core.Pipeline, error) {
 // DeletePipeline removes a pipeline's record; see core.PipelineStore. Its executions
 // and other records stay.
 func (s *Store) DeletePipeline(ctx context.Context, name string) error {
+	if name == "" {
+		return nil
+	}
 	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: s.table, Key: itemKey(pkPipelines, name)})
 	if err != nil {
 		return fmt.Errorf("delete pipeline %s: %w", name, mapErr(err))
