@@ -1,9 +1,10 @@
-package webhook
+package webhook_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/relais-ci/relais/shared/webhook"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -73,14 +74,14 @@ func TestEndToEndPushRunsPipeline(t *testing.T) {
 	}
 
 	fake, gh := newFakeGitHub(t)
-	reporter := NewReporter(ReporterDeps{GitHub: gh, Executions: rt.Store, BaseURL: "http://localhost:8080", Backoff: time.Millisecond, Logger: quiet})
-	secrets := NewSecrets(testSecret)
-	svc := New(Deps{
+	reporter := webhook.NewReporter(webhook.ReporterDeps{GitHub: gh, Executions: rt.Store, BaseURL: "http://localhost:8080", Backoff: time.Millisecond, Logger: quiet})
+	secrets := webhook.NewSecrets(testSecret)
+	svc := webhook.New(webhook.Deps{
 		Pipelines: rt.Store, Executions: rt.Store, Deliveries: rt.Store, Starter: rt.Executions,
 		Secrets: secrets, OnStart: reporter.Track, Logger: quiet,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("POST "+Path, HTTPHandler(svc))
+	mux.Handle("POST "+webhook.Path, webhook.HTTPHandler(svc))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -93,16 +94,16 @@ func TestEndToEndPushRunsPipeline(t *testing.T) {
 		"repository": map[string]string{"full_name": "relais-ci/hello"},
 		"pusher":     map[string]string{"name": "ada"},
 	})
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+Path, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+webhook.Path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderEvent, "push")
-	req.Header.Set(HeaderDelivery, "e2e-1")
-	req.Header.Set(HeaderSignature, secrets.Sign(body))
+	req.Header.Set(webhook.HeaderEvent, "push")
+	req.Header.Set(webhook.HeaderDelivery, "e2e-1")
+	req.Header.Set(webhook.HeaderSignature, secrets.Sign(body))
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dec Decision
+	var dec webhook.Decision
 	json.NewDecoder(resp.Body).Decode(&dec)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(dec.Executions) != 1 {

@@ -1,7 +1,8 @@
-package webhook
+package webhook_test
 
 import (
 	"context"
+	"github.com/relais-ci/relais/shared/webhook"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,11 +77,11 @@ func (x memExecutions) GetExecution(_ context.Context, p, id string) (core.Execu
 	return core.Execution{}, core.ErrNotFound
 }
 
-func newMemService(t testing.TB, decls map[string]string) (*Service, *memStores) {
+func newMemService(t testing.TB, decls map[string]string) (*webhook.Service, *memStores) {
 	m := newMemStores(t, decls)
-	return New(Deps{
+	return webhook.New(webhook.Deps{
 		Pipelines: m, Executions: memExecutions{m: m}, Deliveries: m, Starter: m,
-		Secrets: NewSecrets(testSecret), Logger: quiet,
+		Secrets: webhook.NewSecrets(testSecret), Logger: quiet,
 	}), m
 }
 
@@ -122,8 +123,8 @@ func FuzzHandle(f *testing.F) {
 		m.mu.Lock()
 		before := len(m.executions)
 		m.mu.Unlock()
-		r := Request{Event: event, Delivery: "fuzz-" + strings.Repeat("x", n%3) + string(rune('a'+n%26)), ContentType: contentType,
-			Body: body, Signature: Sign([]byte(testSecret), body)}
+		r := webhook.Request{Event: event, Delivery: "fuzz-" + strings.Repeat("x", n%3) + string(rune('a'+n%26)), ContentType: contentType,
+			Body: body, Signature: webhook.Sign([]byte(testSecret), body)}
 		d := svc.Handle(context.Background(), r)
 		if !allowed[d.Status] || d.Message == "" {
 			t.Fatalf("got %d %q", d.Status, d.Message)

@@ -1,9 +1,10 @@
-package webhook
+package webhook_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/relais-ci/relais/shared/webhook"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -32,7 +33,7 @@ type fakeGitHub struct {
 
 type postedStatus struct {
 	Repo, SHA string
-	Status    CommitStatus
+	Status    webhook.CommitStatus
 }
 
 func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +73,7 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			f.t.Errorf("status Content-Type: got %q", ct)
 		}
-		var st CommitStatus
+		var st webhook.CommitStatus
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&st); err != nil {
@@ -99,18 +100,18 @@ func (f *fakeGitHub) posted() []postedStatus {
 	return append([]postedStatus(nil), f.statuses...)
 }
 
-func newFakeGitHub(t *testing.T) (*fakeGitHub, *GitHub) {
+func newFakeGitHub(t *testing.T) (*fakeGitHub, *webhook.GitHub) {
 	f := &fakeGitHub{t: t, files: map[string][]string{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	return f, NewGitHub(srv.URL, testToken, srv.Client())
+	return f, webhook.NewGitHub(srv.URL, testToken, srv.Client())
 }
 
 // truncatedPush is a push whose commit list is at GitHub's limit: its changed files
 // must come from the compare API.
 func truncatedPush(files ...string) []byte {
 	var commits []map[string]any
-	for i := range maxListedCommits {
+	for i := range 20 { // GitHub's limit: the list may be truncated
 		commits = append(commits, map[string]any{"id": fmt.Sprintf("%040x", i+1), "message": "m", "modified": []string{"README.md"}})
 	}
 	commits[0]["modified"] = files
@@ -128,7 +129,7 @@ func TestChangedFilesOfTruncatedPushes(t *testing.T) {
 	t.Run("compare API decides", func(t *testing.T) {
 		fake, gh := newFakeGitHub(t)
 		fake.files[compare] = []string{"src/main.go"}
-		e := newEnv(t, func(d *Deps) { d.Files = gh })
+		e := newEnv(t, func(d *webhook.Deps) { d.Files = gh })
 		e.installAll(t)
 		d := e.svc.Handle(context.Background(), e.signed("push", "t1", truncatedPush()))
 		var got []string
@@ -139,8 +140,8 @@ func TestChangedFilesOfTruncatedPushes(t *testing.T) {
 		if diff := cmp.Diff([]string{"gcb-src"}, got); diff != "" {
 			t.Errorf("started (-want +got):\n%s", diff)
 		}
-		x, _ := e.Store.GetExecution(context.Background(), "gcb-src", ExecutionID("t1", "gcb-src"))
-		if det, _ := ParseTriggerDetail(x.Trigger); det.Note != "" || x.Trigger.Type != core.TriggerWebhookV2 {
+		x, _ := e.Store.GetExecution(context.Background(), "gcb-src", webhook.ExecutionID("t1", "gcb-src"))
+		if det, _ := webhook.ParseTriggerDetail(x.Trigger); det.Note != "" || x.Trigger.Type != core.TriggerWebhookV2 {
 			t.Errorf("trigger: got %s %+v, want WebhookV2 without a note", x.Trigger.Type, det)
 		}
 	})
@@ -151,15 +152,15 @@ func TestChangedFilesOfTruncatedPushes(t *testing.T) {
 		if len(d.Executions) != 2 {
 			t.Fatalf("got %+v, want gcb and gcb-src started", d)
 		}
-		x, _ := e.Store.GetExecution(context.Background(), "gcb-src", ExecutionID("t2", "gcb-src"))
-		det, _ := ParseTriggerDetail(x.Trigger)
+		x, _ := e.Store.GetExecution(context.Background(), "gcb-src", webhook.ExecutionID("t2", "gcb-src"))
+		det, _ := webhook.ParseTriggerDetail(x.Trigger)
 		if !strings.Contains(det.Note, "no GitHub token") {
 			t.Errorf("note: got %q, want it to say no token is configured", det.Note)
 		}
 	})
 	t.Run("compare API fails: fire and say so", func(t *testing.T) {
 		_, gh := newFakeGitHub(t) // knows no comparison: 404
-		e := newEnv(t, func(d *Deps) { d.Files = gh })
+		e := newEnv(t, func(d *webhook.Deps) { d.Files = gh })
 		e.installAll(t)
 		d := e.svc.Handle(context.Background(), e.signed("push", "t3", truncatedPush()))
 		if len(d.Executions) != 2 {
@@ -168,7 +169,7 @@ func TestChangedFilesOfTruncatedPushes(t *testing.T) {
 	})
 	t.Run("complete lists need no API", func(t *testing.T) {
 		fake, gh := newFakeGitHub(t)
-		e := newEnv(t, func(d *Deps) { d.Files = gh })
+		e := newEnv(t, func(d *webhook.Deps) { d.Files = gh })
 		e.installAll(t)
 		e.svc.Handle(context.Background(), e.signed("push", "t4", readReal(t, "reallyfastci-push-branch.json")))
 		if fake.compares != 0 {
@@ -179,10 +180,12 @@ func TestChangedFilesOfTruncatedPushes(t *testing.T) {
 
 func TestReporterPostsStatuses(t *testing.T) {
 	fake, gh := newFakeGitHub(t)
-	e := newEnv(t)
+	var r *webhook.Reporter
+	e := newEnv(t, func(d *webhook.Deps) {
+		r = webhook.NewReporter(webhook.ReporterDeps{GitHub: gh, Executions: d.Executions, BaseURL: "http://relais.example/", Backoff: time.Millisecond, Logger: quiet})
+		d.OnStart = r.Track
+	})
 	e.installAll(t)
-	r := NewReporter(ReporterDeps{GitHub: gh, Executions: e.Store, BaseURL: "http://relais.example/", Backoff: time.Millisecond, Logger: quiet})
-	e.svc.d.OnStart = r.Track
 	ctx := context.Background()
 	d := e.svc.Handle(ctx, e.signed("push", "rep", readReal(t, "goscm-push-branch.json")))
 	id := d.Executions[0].ExecutionID
@@ -192,7 +195,7 @@ func TestReporterPostsStatuses(t *testing.T) {
 	r.Poll(ctx)
 	r.Poll(ctx) // nothing changed: nothing posted
 	sha := "199eddf46df50de8d02e99bf1c5fdb4101338224"
-	want := []postedStatus{{"Codertocat/Hello-World", sha, CommitStatus{State: "pending", Context: "relais/hello-master",
+	want := []postedStatus{{"Codertocat/Hello-World", sha, webhook.CommitStatus{State: "pending", Context: "relais/hello-master",
 		TargetURL: "http://relais.example/pipelines/hello-master/executions/" + id, Description: "Relais: execution in progress"}}}
 	if diff := cmp.Diff(want, fake.posted()); diff != "" {
 		t.Errorf("after start (-want +got):\n%s", diff)
@@ -219,8 +222,8 @@ func TestReporterPostsStatuses(t *testing.T) {
 
 func TestReporterGivesUpWithoutFailing(t *testing.T) {
 	fake, gh := newFakeGitHub(t)
-	r := NewReporter(ReporterDeps{GitHub: gh, Backoff: time.Millisecond, Logger: quiet})
-	detail := TriggerDetail{Provider: "GitHub", Delivery: "d", Event: "push", Repository: "o/r", Ref: "refs/heads/main", Commit: strings.Repeat("c", 40)}
+	r := webhook.NewReporter(webhook.ReporterDeps{GitHub: gh, Backoff: time.Millisecond, Logger: quiet})
+	detail := webhook.TriggerDetail{Provider: "GitHub", Delivery: "d", Event: "push", Repository: "o/r", Ref: "refs/heads/main", Commit: strings.Repeat("c", 40)}
 	e := core.Execution{PipelineName: "p", ID: "x", Status: core.ExecutionFailed, Trigger: core.Trigger{Type: core.TriggerWebhook, Detail: detail.String()}}
 
 	fake.fail = []int{500, 500, 500}
@@ -248,11 +251,11 @@ func TestReporterGivesUpWithoutFailing(t *testing.T) {
 }
 
 func TestGitHubClientHidesToken(t *testing.T) {
-	gh := NewGitHub("http://127.0.0.1:1", testToken, nil)
+	gh := webhook.NewGitHub("http://127.0.0.1:1", testToken, nil)
 	if strings.Contains(fmt.Sprint(gh), testToken) {
 		t.Error("String shows the token")
 	}
-	err := gh.PostStatus(context.Background(), "o/r", strings.Repeat("a", 40), CommitStatus{State: "pending", Context: "c"})
+	err := gh.PostStatus(context.Background(), "o/r", strings.Repeat("a", 40), webhook.CommitStatus{State: "pending", Context: "c"})
 	if err == nil || strings.Contains(err.Error(), testToken) {
 		t.Errorf("error: %v", err)
 	}

@@ -1,8 +1,9 @@
-package webhook
+package webhook_test
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/relais-ci/relais/shared/webhook"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -125,22 +126,22 @@ var testPipelines = map[string]source{
 // an engine fake: executions are recorded and "started", nothing runs them.
 type env struct {
 	*apitest.Env
-	svc     *Service
-	secrets Secrets
+	svc     *webhook.Service
+	secrets webhook.Secrets
 }
 
-func newEnv(t testing.TB, configure ...func(*Deps)) *env {
+func newEnv(t testing.TB, configure ...func(*webhook.Deps)) *env {
 	t.Helper()
 	a := apitest.New(t)
-	e := &env{Env: a, secrets: NewSecrets(testSecret)}
-	d := Deps{
+	e := &env{Env: a, secrets: webhook.NewSecrets(testSecret)}
+	d := webhook.Deps{
 		Pipelines: a.Store, Executions: a.Store, Deliveries: a.Store, Starter: a.Execution,
 		Secrets: e.secrets, Clock: a.Clock, Logger: quiet,
 	}
 	for _, c := range configure {
 		c(&d)
 	}
-	e.svc = New(d)
+	e.svc = webhook.New(d)
 	return e
 }
 
@@ -152,8 +153,8 @@ func (e *env) installAll(t testing.TB) {
 }
 
 // signed is a delivery of body as GitHub sends it, signed with the test secret.
-func (e *env) signed(event, delivery string, body []byte) Request {
-	return Request{Event: event, Delivery: delivery, Signature: e.secrets.Sign(body), ContentType: "application/json", Body: body}
+func (e *env) signed(event, delivery string, body []byte) webhook.Request {
+	return webhook.Request{Event: event, Delivery: delivery, Signature: e.secrets.Sign(body), ContentType: "application/json", Body: body}
 }
 
 // executions returns every execution of the installed test pipelines.

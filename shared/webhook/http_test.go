@@ -1,9 +1,10 @@
-package webhook
+package webhook_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/relais-ci/relais/shared/webhook"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,14 +16,14 @@ func TestHTTPHandler(t *testing.T) {
 	e := newEnv(t)
 	e.installAll(t)
 	mux := http.NewServeMux()
-	mux.Handle("POST "+Path, HTTPHandler(e.svc))
-	mux.Handle(Path, HTTPHandler(e.svc)) // other methods reach the handler too
+	mux.Handle("POST "+webhook.Path, webhook.HTTPHandler(e.svc))
+	mux.Handle(webhook.Path, webhook.HTTPHandler(e.svc)) // other methods reach the handler too
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	post := func(body io.Reader, headers map[string]string) (int, Decision) {
+	post := func(body io.Reader, headers map[string]string) (int, webhook.Decision) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL+Path, body)
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL+webhook.Path, body)
 		for k, v := range headers {
 			req.Header.Set(k, v)
 		}
@@ -34,7 +35,7 @@ func TestHTTPHandler(t *testing.T) {
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type: got %q", ct)
 		}
-		var d Decision
+		var d webhook.Decision
 		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
 			t.Fatalf("answer is not JSON: %v", err)
 		}
@@ -59,12 +60,12 @@ func TestHTTPHandler(t *testing.T) {
 		t.Errorf("ping: got %d %+v, want 200 and hook 109948940", code, d)
 	}
 	// Over 25 MB: 413 without reading it all, and without a signature check.
-	big := io.MultiReader(strings.NewReader(`{"zen":"`), strings.NewReader(strings.Repeat("a", MaxBody)))
+	big := io.MultiReader(strings.NewReader(`{"zen":"`), strings.NewReader(strings.Repeat("a", webhook.MaxBody)))
 	code, d = post(big, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=00"})
 	if code != 413 {
 		t.Errorf("oversized: got %d %+v, want 413", code, d)
 	}
-	resp, err := srv.Client().Get(srv.URL + Path)
+	resp, err := srv.Client().Get(srv.URL + webhook.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

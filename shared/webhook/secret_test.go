@@ -1,8 +1,9 @@
-package webhook
+package webhook_test
 
 import (
 	"bufio"
 	"fmt"
+	"github.com/relais-ci/relais/shared/webhook"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,30 +46,30 @@ func TestGitHubDocumentedVector(t *testing.T) {
 	if secret != "It's a Secret to Everybody" || payload != "Hello, World!" {
 		t.Fatalf("vector read as %q / %q", secret, payload)
 	}
-	if got := Sign([]byte(secret), []byte(payload)); got != header {
+	if got := webhook.Sign([]byte(secret), []byte(payload)); got != header {
 		t.Errorf("Sign: got %s, want %s", got, header)
 	}
-	if !NewSecrets(secret).Verify(header, []byte(payload)) {
+	if !webhook.NewSecrets(secret).Verify(header, []byte(payload)) {
 		t.Error("Verify: the documented signature is refused")
 	}
 	// Rotation: any configured secret may have signed it.
-	if !NewSecrets("old secret", secret).Verify(header, []byte(payload)) {
+	if !webhook.NewSecrets("old secret", secret).Verify(header, []byte(payload)) {
 		t.Error("Verify with two secrets: refused")
 	}
 	for name, tc := range map[string]struct {
-		secrets Secrets
+		secrets webhook.Secrets
 		header  string
 		payload string
 	}{
-		"other secret":        {NewSecrets("It's a Secret to Somebody"), header, payload},
-		"other payload":       {NewSecrets(secret), header, payload + " "},
-		"no prefix":           {NewSecrets(secret), strings.TrimPrefix(header, "sha256="), payload},
-		"upper-case prefix":   {NewSecrets(secret), "SHA256=" + strings.TrimPrefix(header, "sha256="), payload},
-		"short":               {NewSecrets(secret), header[:len(header)-2], payload},
-		"long":                {NewSecrets(secret), header + "00", payload},
-		"no secret":           {Secrets{}, header, payload},
-		"empty":               {NewSecrets(secret), "", payload},
-		"secret with newline": {NewSecrets(secret + "\n"), header, payload},
+		"other secret":        {webhook.NewSecrets("It's a Secret to Somebody"), header, payload},
+		"other payload":       {webhook.NewSecrets(secret), header, payload + " "},
+		"no prefix":           {webhook.NewSecrets(secret), strings.TrimPrefix(header, "sha256="), payload},
+		"upper-case prefix":   {webhook.NewSecrets(secret), "SHA256=" + strings.TrimPrefix(header, "sha256="), payload},
+		"short":               {webhook.NewSecrets(secret), header[:len(header)-2], payload},
+		"long":                {webhook.NewSecrets(secret), header + "00", payload},
+		"no secret":           {webhook.Secrets{}, header, payload},
+		"empty":               {webhook.NewSecrets(secret), "", payload},
+		"secret with newline": {webhook.NewSecrets(secret + "\n"), header, payload},
 	} {
 		if tc.secrets.Verify(tc.header, []byte(tc.payload)) {
 			t.Errorf("%s: accepted", name)
@@ -82,19 +83,19 @@ func TestSecretsFromFileAndEnvironment(t *testing.T) {
 	if err := os.WriteFile(path, []byte("retired one\r\n\n"+secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := LoadSecrets(path)
+	s, err := webhook.LoadSecrets(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Len() != 2 || !s.Verify(header, []byte(payload)) {
 		t.Errorf("file: got %d secrets (verifies: %v), want 2 that verify", s.Len(), s.Verify(header, []byte(payload)))
 	}
-	t.Setenv(EnvSecret, secret)
-	s, err = LoadSecrets("")
+	t.Setenv(webhook.EnvSecret, secret)
+	s, err = webhook.LoadSecrets("")
 	if err != nil || s.Len() != 1 || !s.Verify(header, []byte(payload)) {
 		t.Errorf("environment: got %d secrets, err %v", s.Len(), err)
 	}
-	if _, err := LoadSecrets(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := webhook.LoadSecrets(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("missing file: got no error")
 	}
 	// Printing secrets shows none of them.

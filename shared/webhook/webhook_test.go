@@ -1,4 +1,4 @@
-package webhook
+package webhook_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/relais-ci/relais/shared/webhook"
 	"net/url"
 	"regexp"
 	"slices"
@@ -66,7 +67,7 @@ func TestRealDeliveries(t *testing.T) {
 			var got []string
 			for _, s := range d.Executions {
 				got = append(got, s.Pipeline)
-				if s.ExecutionID != ExecutionID(delivery, s.Pipeline) {
+				if s.ExecutionID != webhook.ExecutionID(delivery, s.Pipeline) {
 					t.Errorf("execution id of %s: got %s, want the one derived from the delivery", s.Pipeline, s.ExecutionID)
 				}
 			}
@@ -100,11 +101,11 @@ func TestExecutionRecordsTriggerAndRevision(t *testing.T) {
 	if x.Trigger.Type != core.TriggerWebhook {
 		t.Errorf("trigger type: got %s, want Webhook (the source action's default fired)", x.Trigger.Type)
 	}
-	det, ok := ParseTriggerDetail(x.Trigger)
+	det, ok := webhook.ParseTriggerDetail(x.Trigger)
 	if !ok {
 		t.Fatalf("trigger detail %q does not parse", x.Trigger.Detail)
 	}
-	want := TriggerDetail{Provider: "GitHub", Delivery: "d-push", Event: "push", Repository: "Codertocat/Hello-World",
+	want := webhook.TriggerDetail{Provider: "GitHub", Delivery: "d-push", Event: "push", Repository: "Codertocat/Hello-World",
 		Ref: "refs/heads/master", Branch: "master", Commit: "199eddf46df50de8d02e99bf1c5fdb4101338224", Author: "Codertocat"}
 	if diff := cmp.Diff(want, det); diff != "" {
 		t.Errorf("trigger detail (-want +got):\n%s", diff)
@@ -121,7 +122,7 @@ func TestExecutionRecordsTriggerAndRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	det, _ = ParseTriggerDetail(x.Trigger)
+	det, _ = webhook.ParseTriggerDetail(x.Trigger)
 	if x.Trigger.Type != core.TriggerWebhookV2 || det.Action != "opened" || det.PullRequest != 2 || det.Branch != "changes" ||
 		det.Commit != "ec26c3e57ca3a959ca5aad62de7213c562f8c821" || det.Author != "Codertocat" {
 		t.Errorf("pull request trigger: got %s %+v", x.Trigger.Type, det)
@@ -137,47 +138,50 @@ func TestBadInputs(t *testing.T) {
 	e := newEnv(t)
 	e.installAll(t)
 	ok := e.signed("push", "good", push)
-	with := func(f func(r *Request)) Request {
+	with := func(f func(r *webhook.Request)) webhook.Request {
 		r := ok
 		r.Body = bytes.Clone(ok.Body)
 		f(&r)
 		return r
 	}
-	huge := make([]byte, MaxBody+1)
+	huge := make([]byte, webhook.MaxBody+1)
 	copy(huge, push)
 	form := "payload=" + url.QueryEscape(string(push))
 	tests := []struct {
 		name   string
-		req    Request
+		req    webhook.Request
 		status int
 		msg    string
 	}{
-		{"no signature", with(func(r *Request) { r.Signature = "" }), 401, "missing X-Hub-Signature-256"},
-		{"forged body", with(func(r *Request) { r.Body = bytes.Replace(r.Body, []byte("master"), []byte("mister"), 1) }), 401, "X-Hub-Signature-256 does not match"},
-		{"wrong secret", with(func(r *Request) { r.Signature = Sign([]byte("guess"), r.Body) }), 401, "X-Hub-Signature-256 does not match"},
-		{"sha1 signature only", with(func(r *Request) { r.Signature = "sha1=" + strings.Repeat("a", 40) }), 401, "X-Hub-Signature-256 does not match"},
-		{"signature not hex", with(func(r *Request) { r.Signature = "sha256=" + strings.Repeat("z", 64) }), 401, "X-Hub-Signature-256 does not match"},
-		{"truncated body", with(func(r *Request) { r.Body = r.Body[:len(r.Body)/2]; r.Signature = e.secrets.Sign(r.Body) }), 400, "payload is not valid JSON"},
-		{"wrong content type", with(func(r *Request) { r.ContentType = "text/plain" }), 415, "content type text/plain"},
-		{"form without payload", with(func(r *Request) {
+		{"no signature", with(func(r *webhook.Request) { r.Signature = "" }), 401, "missing X-Hub-Signature-256"},
+		{"forged body", with(func(r *webhook.Request) { r.Body = bytes.Replace(r.Body, []byte("master"), []byte("mister"), 1) }), 401, "X-Hub-Signature-256 does not match"},
+		{"wrong secret", with(func(r *webhook.Request) { r.Signature = webhook.Sign([]byte("guess"), r.Body) }), 401, "X-Hub-Signature-256 does not match"},
+		{"sha1 signature only", with(func(r *webhook.Request) { r.Signature = "sha1=" + strings.Repeat("a", 40) }), 401, "X-Hub-Signature-256 does not match"},
+		{"signature not hex", with(func(r *webhook.Request) { r.Signature = "sha256=" + strings.Repeat("z", 64) }), 401, "X-Hub-Signature-256 does not match"},
+		{"truncated body", with(func(r *webhook.Request) { r.Body = r.Body[:len(r.Body)/2]; r.Signature = e.secrets.Sign(r.Body) }), 400, "payload is not valid JSON"},
+		{"wrong content type", with(func(r *webhook.Request) { r.ContentType = "text/plain" }), 415, "content type text/plain"},
+		{"form without payload", with(func(r *webhook.Request) {
 			r.ContentType, r.Body = "application/x-www-form-urlencoded", []byte("other=1")
 			r.Signature = e.secrets.Sign(r.Body)
 		}), 400, "form body has no payload field"},
-		{"oversized", with(func(r *Request) { r.Body = huge; r.Signature = e.secrets.Sign(huge) }), 413, "body over"},
-		{"bad base64", with(func(r *Request) { r.Base64 = true; r.Body = []byte("!!") }), 400, "body is not valid base64"},
-		{"unknown event", with(func(r *Request) { r.Event = "issues" }), 202, "ignored: event issues"},
-		{"no event", with(func(r *Request) { r.Event = "" }), 400, "missing X-GitHub-Event"},
-		{"no delivery id", with(func(r *Request) { r.Delivery = "" }), 400, "missing X-GitHub-Delivery"},
+		{"oversized", with(func(r *webhook.Request) { r.Body = huge; r.Signature = e.secrets.Sign(huge) }), 413, "body over"},
+		{"bad base64", with(func(r *webhook.Request) { r.Base64 = true; r.Body = []byte("!!") }), 400, "body is not valid base64"},
+		{"unknown event", with(func(r *webhook.Request) { r.Event = "issues" }), 202, "ignored: event issues"},
+		{"no event", with(func(r *webhook.Request) { r.Event = "" }), 400, "missing X-GitHub-Event"},
+		{"no delivery id", with(func(r *webhook.Request) { r.Delivery = "" }), 400, "missing X-GitHub-Delivery"},
 		{"deleted branch", e.signed("push", "del", readReal(t, "goscm-push-branch-deleted.json")), 200, "ignored: ref refs/heads/feature-branch was deleted"},
 		{"deleted tag", e.signed("push", "delt", readReal(t, "octokit-push-tag-deleted.json")), 200, "ignored: ref refs/tags/simple-tag was deleted"},
-		{"push without repository", with(func(r *Request) { r.Body = []byte(`{"ref":"refs/heads/master"}`); r.Signature = e.secrets.Sign(r.Body) }), 400, "push payload has no repository"},
-		{"payload not an object", with(func(r *Request) { r.Body = []byte(`[1]`); r.Signature = e.secrets.Sign(r.Body) }), 400, "payload"},
+		{"push without repository", with(func(r *webhook.Request) {
+			r.Body = []byte(`{"ref":"refs/heads/master"}`)
+			r.Signature = e.secrets.Sign(r.Body)
+		}), 400, "push payload has no repository"},
+		{"payload not an object", with(func(r *webhook.Request) { r.Body = []byte(`[1]`); r.Signature = e.secrets.Sign(r.Body) }), 400, "payload"},
 		// Valid requests, for contrast: JSON, form and base64 bodies each start one.
-		{"form body", with(func(r *Request) {
+		{"form body", with(func(r *webhook.Request) {
 			r.ContentType, r.Body, r.Delivery = "application/x-www-form-urlencoded", []byte(form), "form"
 			r.Signature = e.secrets.Sign(r.Body)
 		}), 200, "started 1"},
-		{"base64 body", with(func(r *Request) {
+		{"base64 body", with(func(r *webhook.Request) {
 			r.Base64, r.Delivery = true, "b64"
 			r.Body = []byte(base64.StdEncoding.EncodeToString(push))
 		}), 200, "started 1"},
@@ -216,9 +220,9 @@ func TestBadInputs(t *testing.T) {
 	})
 
 	t.Run("no secret configured", func(t *testing.T) {
-		none := newEnv(t, func(d *Deps) { d.Secrets = Secrets{} })
+		none := newEnv(t, func(d *webhook.Deps) { d.Secrets = webhook.Secrets{} })
 		if none.svc.Ready() == nil {
-			t.Error("Ready: got nil, want ErrNoSecret")
+			t.Error("Ready: got nil, want webhook.ErrNoSecret")
 		}
 		d := none.svc.Handle(context.Background(), ok)
 		if d.Status != 401 || !strings.Contains(d.Message, "no webhook secret is configured") {
@@ -233,7 +237,7 @@ func TestConcurrentDuplicatesStartOnce(t *testing.T) {
 	e.installAll(t)
 	req := e.signed("push", "same-delivery", readReal(t, "goscm-push-branch.json"))
 	var wg sync.WaitGroup
-	decisions := make([]Decision, 100)
+	decisions := make([]webhook.Decision, 100)
 	for i := range decisions {
 		wg.Add(1)
 		go func() {
@@ -276,7 +280,7 @@ func TestRedeliveryCompletesAnInterruptedDelivery(t *testing.T) {
 	if d.Status != 200 || d.Message != "duplicate" || len(d.Executions) != 1 {
 		t.Fatalf("redelivery: got %+v, want a duplicate naming the execution it started", d)
 	}
-	if _, err := e.Store.GetExecution(ctx, "hello-master", ExecutionID("interrupted", "hello-master")); err != nil {
+	if _, err := e.Store.GetExecution(ctx, "hello-master", webhook.ExecutionID("interrupted", "hello-master")); err != nil {
 		t.Fatalf("execution: %v", err)
 	}
 	e.svc.Handle(ctx, req)
@@ -289,7 +293,7 @@ func TestRedeliveryCompletesAnInterruptedDelivery(t *testing.T) {
 // completes what the first attempt could not.
 func TestStartFailureAsksForRedelivery(t *testing.T) {
 	failing := &flakyStarter{fail: true}
-	e := newEnv(t, func(d *Deps) { failing.next = d.Starter; d.Starter = failing })
+	e := newEnv(t, func(d *webhook.Deps) { failing.next = d.Starter; d.Starter = failing })
 	e.installAll(t)
 	req := e.signed("push", "flaky", readReal(t, "goscm-push-branch.json"))
 	d := e.svc.Handle(context.Background(), req)
@@ -308,7 +312,7 @@ func TestStartFailureAsksForRedelivery(t *testing.T) {
 type flakyStarter struct {
 	mu   sync.Mutex
 	fail bool
-	next Starter
+	next webhook.Starter
 }
 
 func (f *flakyStarter) Start(ctx context.Context, r execution.StartRequest) (core.Execution, error) {
@@ -322,25 +326,25 @@ func (f *flakyStarter) Start(ctx context.Context, r execution.StartRequest) (cor
 }
 
 func TestExecutionID(t *testing.T) {
-	a := ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e", "p")
-	if a != ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e", "p") {
+	a := webhook.ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e", "p")
+	if a != webhook.ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e", "p") {
 		t.Error("not deterministic")
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(a) {
 		t.Errorf("got %s, want a version 5 UUID", a)
 	}
-	others := []string{ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e", "q"), ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78f", "p"), ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e\x00p", "")}
+	others := []string{webhook.ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e", "q"), webhook.ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78f", "p"), webhook.ExecutionID("88f41318-101a-11ea-99ad-ec7586fcd78e\x00p", "")}
 	if slices.Contains(others, a) {
 		t.Errorf("id collides: %s in %v", a, others)
 	}
 }
 
 func TestTriggerDetailFitsCodePipelineLimit(t *testing.T) {
-	long := TriggerDetail{Provider: "GitHub", Delivery: strings.Repeat("d", 200), Event: "push", Repository: "o/r",
+	long := webhook.TriggerDetail{Provider: "GitHub", Delivery: strings.Repeat("d", 200), Event: "push", Repository: "o/r",
 		Ref: "refs/heads/" + strings.Repeat("<é>", 300), Branch: strings.Repeat("<é>", 300), Commit: strings.Repeat("a", 40),
 		Author: strings.Repeat("x", 100), Note: strings.Repeat("why ", 300)}
 	s := long.String()
-	if len(s) > maxDetail || !json.Valid([]byte(s)) {
-		t.Errorf("detail of %d bytes (valid JSON: %v), want ≤ %d", len(s), json.Valid([]byte(s)), maxDetail)
+	if len(s) > 1024 || !json.Valid([]byte(s)) {
+		t.Errorf("detail of %d bytes (valid JSON: %v), want ≤ %d", len(s), json.Valid([]byte(s)), 1024)
 	}
 }
