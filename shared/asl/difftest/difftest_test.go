@@ -125,6 +125,52 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
+// covered lists what the corpus must exercise somewhere: every state type, every path and
+// error-handling field, every Choice operator (and its Path form) and every intrinsic.
+var covered = []string{
+	`"Type": "Pass"`, `"Type": "Task"`, `"Type": "Choice"`, `"Type": "Wait"`, `"Type": "Succeed"`,
+	`"Type": "Fail"`, `"Type": "Parallel"`, `"Type": "Map"`,
+	`"InputPath"`, `"Parameters"`, `"ResultSelector"`, `"ResultPath"`, `"OutputPath"`, `"$$.`,
+	`"ItemsPath"`, `"ItemSelector"`, `"ItemProcessor"`, `"Iterator"`, `"MaxConcurrency"`, `"ToleratedFailureCount"`,
+	`"ToleratedFailurePercentage"`, `"Retry"`, `"Catch"`, `"MaxAttempts"`, `"BackoffRate"`, `"MaxDelaySeconds"`,
+	`"JitterStrategy"`, `"States.ALL"`, `"States.TaskFailed"`, `"States.ResultPathMatchFailure"`, `"States.BranchFailed"`,
+	`"Seconds"`, `"SecondsPath"`, `"Timestamp"`, `"TimestampPath"`, `"ErrorPath"`, `"CausePath"`,
+	`"And"`, `"Or"`, `"Not"`, `"Default"`, `"StringMatches"`,
+	`"IsNull"`, `"IsPresent"`, `"IsNumeric"`, `"IsString"`, `"IsBoolean"`, `"IsTimestamp"`,
+	"States.Format(", "States.StringToJson(", "States.JsonToString(", "States.Array(", "States.ArrayPartition(",
+	"States.ArrayContains(", "States.ArrayRange(", "States.ArrayGetItem(", "States.ArrayLength(", "States.ArrayUnique(",
+	"States.Base64Encode(", "States.Base64Decode(", "States.Hash(", "States.JsonMerge(", "States.MathRandom(",
+	"States.MathAdd(", "States.StringSplit(", "States.UUID(",
+}
+
+func init() {
+	for _, kind := range []string{"String", "Numeric", "Timestamp"} {
+		for _, op := range []string{"Equals", "LessThan", "GreaterThan", "LessThanEquals", "GreaterThanEquals"} {
+			covered = append(covered, `"`+kind+op+`"`, `"`+kind+op+`Path"`)
+		}
+	}
+	covered = append(covered, `"BooleanEquals"`, `"BooleanEqualsPath"`)
+}
+
+// TestCoverage checks that the corpus exercises everything listed in covered.
+func TestCoverage(t *testing.T) {
+	var all strings.Builder
+	for _, c := range loadCases(t) {
+		var def any
+		if err := json.Unmarshal(c.Definition, &def); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		data, _ := json.MarshalIndent(def, "", " ") // one spacing style for the search below
+		all.Write(data)
+	}
+	text := all.String()
+	for _, want := range covered {
+		if !strings.Contains(text, want) {
+			t.Errorf("no case uses %s", want)
+		}
+	}
+}
+
 // TestReference runs the whole corpus through aws-local-stepfunctions in one Node process and
 // checks its outcomes against the recorded ones (with -update, rewrites them instead).
 func TestReference(t *testing.T) {
