@@ -204,9 +204,10 @@ func lowerKeys(v any) any {
 // table writes aligned columns (tab-separated cells) to w on Flush, without trailing
 // spaces.
 type table struct {
-	w   io.Writer
-	buf bytes.Buffer
-	tw  *tabwriter.Writer
+	w    io.Writer
+	buf  bytes.Buffer
+	tw   *tabwriter.Writer
+	cols int
 }
 
 func newTable(w io.Writer) *table {
@@ -215,8 +216,17 @@ func newTable(w io.Writer) *table {
 	return t
 }
 
-// Row writes one row of cells.
-func (t *table) Row(cells ...string) { fmt.Fprintln(t.tw, strings.Join(cells, "\t")) }
+// Row writes one row of cells. Every row has as many cells as the first (the header):
+// tabwriter aligns a column only over consecutive rows that all have it.
+func (t *table) Row(cells ...string) {
+	if t.cols == 0 {
+		t.cols = len(cells)
+	}
+	for len(cells) < t.cols {
+		cells = append(cells, "")
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
 
 // Flush writes the table.
 func (t *table) Flush() error {

@@ -34,6 +34,29 @@ func atApproval(t *testing.T, env *apitest.Env) string {
 	return id
 }
 
+func TestStatusCommandBeforeAnyExecution(t *testing.T) {
+	env := apiEnv(t)
+	code, out, stderr := relais(t, env, "status", "demo")
+	if code != 0 {
+		t.Fatalf("got exit %d (%s), want 0", code, stderr)
+	}
+	want := `Pipeline demo (version 1)
+
+STAGE / ACTION  STATUS  EXECUTION  LAST CHANGE  DETAILS
+Source          -       -
+  Checkout      -
+Build           -       -
+  Compile       -
+Approval        -       -
+  Release       -
+Deploy          -       -
+  Site          -
+`
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}
+
 func TestStatusCommand(t *testing.T) {
 	env := apiEnv(t)
 	id := atApproval(t, env)

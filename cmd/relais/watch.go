@@ -206,7 +206,12 @@ func (w *watcher) action(a types.ActionExecutionDetail, st types.StageState) {
 			line += fmt.Sprintf(" [%s: %s]", aws.ToString(e.Code), aws.ToString(e.Message))
 		}
 		if url = aws.ToString(r.ExternalExecutionUrl); url != "" {
-			line += "\n      logs: " + url
+			label := "link"
+			if t := a.Input; t != nil && t.ActionTypeId != nil &&
+				(t.ActionTypeId.Category == types.ActionCategoryBuild || t.ActionTypeId.Category == types.ActionCategoryTest) {
+				label = "logs"
+			}
+			line += "\n      " + label + ": " + url
 		}
 	}
 	w.once("action:"+aws.ToString(a.ActionExecutionId), string(a.Status)+" "+url, line)
