@@ -155,10 +155,17 @@ var providers = []*Provider{
 	{Category: CategoryDeploy, Owner: OwnerThirdParty, Name: "AlexaSkillsKit", Version: "1",
 		Inputs: Count{1, 2}, Outputs: Count{0, 0}, OpenConfig: true},
 
+	// Manual approvals take three Relais-specific optional keys, off by default (see
+	// shared/approval): RelaisApprovalsRequired (1-10 different people must approve),
+	// RelaisForbidAuthorApproval (the revision's author may not approve) and
+	// RelaisRevisionAuthor (who the author is, besides a GitHub trigger's author).
 	{Category: CategoryApproval, Owner: OwnerAWS, Name: "Manual", Version: "1",
 		Inputs: Count{0, 0}, Outputs: Count{0, 0},
-		Optional: []string{"NotificationArn", "CustomData", "ExternalEntityLink"},
-		OnAWS:    true, Locally: true},
+		Optional: []string{"NotificationArn", "CustomData", "ExternalEntityLink",
+			"RelaisApprovalsRequired", "RelaisForbidAuthorApproval", "RelaisRevisionAuthor"},
+		Values: map[string][]string{"RelaisForbidAuthorApproval": boolValues,
+			"RelaisApprovalsRequired": {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}},
+		OnAWS: true, Locally: true},
 
 	{Category: CategoryInvoke, Owner: OwnerAWS, Name: "Lambda", Version: "1",
 		Inputs: Count{0, 5}, Outputs: Count{0, 5},

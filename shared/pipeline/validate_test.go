@@ -219,6 +219,14 @@ var ruleCases = []ruleCase{
 	{rule: "config-value", name: "value from a variable", change: func(d *Declaration) { deploy(d).Configuration["Extract"] = "#{variables.Env}" }},
 	{rule: "config-value", name: "Extract maybe", change: func(d *Declaration) { deploy(d).Configuration["Extract"] = "maybe" }, want: []string{"config-value"}},
 
+	{rule: "config-unknown", name: "Relais approval options", change: func(d *Declaration) {
+		approve(d).Configuration["RelaisApprovalsRequired"] = "2"
+		approve(d).Configuration["RelaisForbidAuthorApproval"] = "true"
+		approve(d).Configuration["RelaisRevisionAuthor"] = "alice@example.com"
+	}},
+	{rule: "config-value", name: "eleven approvals required", change: func(d *Declaration) { approve(d).Configuration["RelaisApprovalsRequired"] = "11" }, want: []string{"config-value"}},
+	{rule: "config-value", name: "author approval maybe", change: func(d *Declaration) { approve(d).Configuration["RelaisForbidAuthorApproval"] = "yes" }, want: []string{"config-value"}},
+	{rule: "config-unknown", name: "misspelt Relais approval option", change: func(d *Declaration) { approve(d).Configuration["RelaisApprovalRequired"] = "2" }, want: []string{"config-unknown"}},
 	{rule: "config-length", name: "value of 1000", change: func(d *Declaration) { approve(d).Configuration["CustomData"] = strings.Repeat("x", 1000) }},
 	{rule: "config-length", name: "value of 1001", change: func(d *Declaration) { approve(d).Configuration["CustomData"] = strings.Repeat("x", 1001) }, want: []string{"config-length"}},
 	{rule: "config-length", name: "empty value", change: func(d *Declaration) { approve(d).Configuration["CustomData"] = "" }, want: []string{"config-length"}},
