@@ -1,4 +1,4 @@
-package serve
+package serve_test
 
 import (
 	"context"
@@ -15,6 +15,9 @@ import (
 
 	"github.com/relais-ci/relais/shared/approval"
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/execution"
+	"github.com/relais-ci/relais/shared/local/serve"
+	"github.com/relais-ci/relais/shared/local/serve/servetest"
 )
 
 // demoRepo makes a git repository holding examples/hello, one commit on main.
@@ -63,9 +66,9 @@ func TestHelloEndToEnd(t *testing.T) {
 	}
 	ctx := context.Background()
 	data := t.TempDir()
-	rt, err := Open(ctx, Config{
+	rt, err := serve.Open(ctx, serve.Config{
 		DataDir: data,
-		Sources: Sources{Repos: map[string]string{"relais-ci/hello": demoRepo(t)}},
+		Sources: serve.Sources{Repos: map[string]string{"relais-ci/hello": demoRepo(t)}},
 		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -79,11 +82,11 @@ func TestHelloEndToEnd(t *testing.T) {
 	if _, err := rt.Executions.Install(ctx, decl); err != nil {
 		t.Fatal(err)
 	}
-	x, err := rt.Executions.Start(ctx, executionStart("hello"))
+	x, err := rt.Executions.Start(ctx, execution.StartRequest{Pipeline: "hello"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{rt: rt}
+	e := &servetest.Env{RT: rt}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		cur, err := rt.Store.GetExecution(ctx, "hello", x.ID)
@@ -91,7 +94,7 @@ func TestHelloEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		if cur.Status.Terminal() {
-			acts := e.actions(t, "hello", x.ID)
+			acts := e.Actions(t, "hello", x.ID)
 			t.Fatalf("execution ended %s before its approval (%s); build: %s %+v", cur.Status, cur.StatusSummary, acts["Build/BuildAndTest"].Summary, acts["Build/BuildAndTest"].Error)
 		}
 		pending, _ := rt.Store.PendingApprovals(ctx, "hello", x.ID)
@@ -109,7 +112,7 @@ func TestHelloEndToEnd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	done := e.expect(t, "hello", x.ID, core.ExecutionSucceeded)
+	done := e.Expect(t, "hello", x.ID, core.ExecutionSucceeded)
 	if len(done.SourceRevisions) != 1 || len(done.SourceRevisions[0].RevisionID) != 40 {
 		t.Errorf("source revision: got %+v, want the demo commit", done.SourceRevisions)
 	}
@@ -122,7 +125,7 @@ func TestHelloEndToEnd(t *testing.T) {
 	if want := "hello, world!\nversion " + commit + "\n"; string(index) != want {
 		t.Errorf("deployed index.txt: got %q, want %q", index, want)
 	}
-	build := e.actions(t, "hello", x.ID)["Build/BuildAndTest"]
+	build := e.Actions(t, "hello", x.ID)["Build/BuildAndTest"]
 	if build.OutputVariables["VERSION"] != commit || build.ExternalExecutionURL == "" {
 		t.Errorf("build action: got variables %v and log link %q, want VERSION=%s and a link", build.OutputVariables, build.ExternalExecutionURL, commit)
 	}
