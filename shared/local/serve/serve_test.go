@@ -56,7 +56,6 @@ func TestHappyPathPassesArtifactsAndVariables(t *testing.T) {
 	}
 }
 
-
 func TestFailingActionFailsStageAndFreesIt(t *testing.T) {
 	e := servetest.New(t)
 	e.Install(t, servetest.Basic("p", "QUEUED"))
@@ -146,7 +145,6 @@ func TestSuperseded(t *testing.T) {
 		t.Errorf("superseded execution entered Build: %s", got)
 	}
 }
-
 
 func TestQueued(t *testing.T) {
 	e := servetest.New(t)
@@ -350,7 +348,6 @@ func TestRestartMidBuild(t *testing.T) {
 		t.Errorf("after the restart ran %v, want %v (Src not again)", runs, want)
 	}
 }
-
 
 func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 	if len(a) != len(b) {
