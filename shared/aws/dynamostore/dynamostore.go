@@ -43,19 +43,25 @@
 //	LatestStages                     Query pk = STAGE#<p>, begins_with(sk, L#)
 //	PutAction                        PutItem if attribute_not_exists(pk) OR status = InProgress OR status = :new
 //	GetAction                        GetItem ACTION#<p>, <id>
-//	ListActions (pipeline)           Query lsi1 pk = ACTION#<p>, descending; stage and action by filter
+//	ListActions (pipeline)           Query lsi1 pk = ACTION#<p>, descending (stage and action names filtered by the Store)
 //	ListActions (execution)          Query lsi2 pk = ACTION#<p>, begins_with(lsi2sk, <execution>#), descending
 //	FindActionByExternalID           Query gsi1 gsi1pk = EXT#<id>, descending, Limit 1; then GetItem
 //	Acquire/Release/StageHolder      PutItem if attribute_not_exists(pk) OR holder = :me / DeleteItem if holder = :me / GetItem
-//	Enqueue                          GetItem W#; UpdateItem SEQ ADD next 1; PutItem W# if attribute_not_exists(pk)
+//	Enqueue                          UpdateItem W# SET taskToken if attribute_exists(pk) (waiting: keep its place);
+//	                                 else UpdateItem SEQ ADD next 1, then PutItem W# if attribute_not_exists(pk)
 //	Waiters, Dequeue                 Query pk = GATE#…, begins_with(sk, W#) / DeleteItem W# if attribute_exists(pk), ALL_OLD
 //	Put/Get/ListTransitions          PutItem / GetItem / Query pk = TRANSITION#<p>
 //	CreateApproval                   TransactWriteItems: Put APPROVAL if absent + Put PENDING
-//	DecideApproval                   TransactWriteItems: Put APPROVAL if status = Pending + Delete PENDING
+//	DecideApproval                   GetItem; TransactWriteItems: Put APPROVAL if status = Pending + Delete PENDING
 //	PendingApprovals                 Query pk = PENDING#<p> (begins_with(sk, <execution>#))
 //	RecordDelivery                   PutItem if attribute_not_exists(pk) OR expiresAtMs < :now
 //
-// Every read is strongly consistent except the GSI query. Pages are capped at 100 items
+// Every read is strongly consistent except the GSI query. The lists that page (executions
+// and actions) read local secondary indexes rather than global ones because their ports
+// promise to show every write that returned, and only a local index can be read with
+// ConsistentRead; pending approvals and the latest stages are kept as items of their own
+// for the same reason. Pipelines share one partition (PIPELINES), which suits the few
+// hundred pipelines of an installation. Pages are capped at 100 items
 // and their tokens are the query's LastEvaluatedKey, base64url-encoded JSON; a token is
 // only accepted by the list whose partition it names.
 //
