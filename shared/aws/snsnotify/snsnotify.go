@@ -7,7 +7,7 @@
 // under 100 characters (email subscribers see it as the mail's subject); the body is
 // plain UTF-8 text of at most 256 KiB; attributes (which subscription filter policies
 // match) have non-empty names and values, ten at most, so that queue subscribers accept
-// them.
+// them. A notification's HTML is not sent: SNS email subscriptions deliver plain text.
 package snsnotify
 
 import (
