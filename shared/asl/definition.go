@@ -240,6 +240,7 @@ func (p *parser) parse(def []byte) *Machine {
 		}
 	}
 	p.placeholders(raw, "")
+	p.duplicateKeys(def)
 	m := &Machine{Definition: append([]byte(nil), def...)}
 	p.fields(top, "", []string{"StartAt", "States"}, []string{"Comment", "Version", "TimeoutSeconds", "QueryLanguage"})
 	m.Comment = p.optString(top, "", "Comment")
@@ -271,6 +272,54 @@ func (p *parser) placeholders(v any, loc string) {
 			p.add(loc, CodePlaceholder, "unresolved DefinitionSubstitutions placeholder %s: substitute it before running the definition", m)
 		}
 	}
+}
+
+// duplicateKeys reports object keys that appear twice (encoding/json keeps the last
+// silently; a duplicated state name is an authoring mistake).
+func (p *parser) duplicateKeys(def []byte) {
+	dec := json.NewDecoder(bytes.NewReader(def))
+	dec.UseNumber()
+	var walk func(loc string) error
+	walk = func(loc string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				if seen[k] {
+					code := CodeSchema
+					if strings.HasSuffix(loc, "/States") {
+						code = CodeDuplicateState
+					}
+					p.add(loc+"/"+escapePointer(k), code, "duplicate key %q", k)
+				}
+				seen[k] = true
+				if err := walk(loc + "/" + escapePointer(k)); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+			return err
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if err := walk(loc + "/" + strconv.Itoa(i)); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+			return err
+		}
+		return nil
+	}
+	_ = walk("")
 }
 
 func escapePointer(s string) string {

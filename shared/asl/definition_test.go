@@ -37,6 +37,8 @@ func TestParseProblems(t *testing.T) {
 			[]Problem{{"/States/P/Branches/0/States", CodeNoTerminal, ""}, {"/States/P/Branches/0/States/X", CodeMissingTarget, ""}}},
 		{"map distributed parses", `{"StartAt":"M","States":{"M":{"Type":"Map","ItemReader":{"Resource":"arn:aws:states:::s3:getObject"},"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"STANDARD"},"StartAt":"X","States":{"X":{"Type":"Succeed"}}},"End":true}}}`, nil},
 		{"heartbeat >= timeout", `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x","TimeoutSeconds":5,"HeartbeatSeconds":5,"End":true}}}`, []Problem{{"/States/T/HeartbeatSeconds", CodeSchema, ""}}},
+		{"duplicate state", `{"StartAt":"A","States":{"A":{"Type":"Pass","End":true},"A":{"Type":"Succeed"}}}`, []Problem{{"/States/A", CodeDuplicateState, ""}}},
+		{"duplicate field", `{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"End":true}}}`, []Problem{{"/States/A/End", CodeSchema, ""}}},
 		{"Catch Next missing", `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x","Catch":[{"ErrorEquals":["E"],"Next":"Z"}],"End":true}}}`, []Problem{{"/States/T/Catch/0/Next", CodeMissingTarget, ""}}},
 	}
 	for _, tt := range tests {

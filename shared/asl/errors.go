@@ -123,6 +123,7 @@ const (
 	CodeMissingField       = "MISSING_FIELD"
 	CodeMissingTarget      = "MISSING_TRANSITION_TARGET"
 	CodeUnreachable        = "UNREACHABLE_STATE"
+	CodeDuplicateState     = "DUPLICATE_STATE_NAME"
 	CodeNoTerminal         = "NO_TERMINAL_STATE"
 	CodeInvalidPath        = "INVALID_JSON_PATH"
 	CodeInvalidIntrinsic   = "INVALID_INTRINSIC"
