@@ -340,6 +340,9 @@ func newUUID() string {
 // it fails with ErrExecutionAlreadyExists. The execution runs in the background and
 // outlives ctx; ctx only bounds the store writes of the start itself.
 func (e *Engine) StartExecution(ctx context.Context, in StartInput) (Execution, error) {
+	if e.isClosed() {
+		return Execution{}, ErrClosed
+	}
 	me, err := e.machine(ctx, in.StateMachine)
 	if err != nil {
 		return Execution{}, err
@@ -429,6 +432,12 @@ func (e *Engine) launch(ctx context.Context, x *execution) error {
 		x.run(rctx)
 	}()
 	return nil
+}
+
+func (e *Engine) isClosed() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.closed
 }
 
 func (e *Engine) liveExecution(arn string) *execution {
@@ -684,6 +693,9 @@ func (e *Engine) notRedrivable(r ExecutionRecord) string {
 // and in a Parallel or Map only the failed or aborted branches and iterations run again.
 // It uses the execution's original definition and increments its redriveCount.
 func (e *Engine) RedriveExecution(ctx context.Context, arn string) (Execution, error) {
+	if e.isClosed() {
+		return Execution{}, ErrClosed
+	}
 	r, err := e.executionRecord(ctx, arn)
 	if err != nil {
 		return Execution{}, err
