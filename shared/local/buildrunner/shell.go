@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/relais-ci/relais/shared/local/proc"
 	"io"
 	"os"
 	"os/exec"
@@ -118,7 +119,7 @@ func (s *session) spawn(restore bool) error {
 	cmd.Env = s.env
 	cmd.Stdout = s.w
 	cmd.Stderr = s.w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = proc.Attr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return fmt.Errorf("start build shell: %w", err)

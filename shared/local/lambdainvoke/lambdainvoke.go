@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/relais-ci/relais/shared/local/proc"
 	"io"
 	"log/slog"
 	"os"
@@ -223,7 +224,7 @@ func (v *Invoker) Run(ctx context.Context, job action.Job) (action.Result, error
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_NAME="+name, "RELAIS_JOB_ID="+ev.Job.ID)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = proc.Attr()
 	cmd.Cancel = func() error { return killGroup(cmd) }
 	cmd.WaitDelay = 5 * time.Second // a grandchild holding stdout open does not hold us
 	logger.InfoContext(ctx, "function invoked", "function", name, "executable", path)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relais-ci/relais/shared/action"
+	"github.com/relais-ci/relais/shared/asl"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/execution"
 	"github.com/relais-ci/relais/shared/local/serve"
@@ -250,6 +251,9 @@ type Env struct {
 	RT   *serve.Runtime
 	Fake *Fake
 	Dir  string
+	// Clock drives the interpreter's timers (approval timeouts): it stands still until
+	// a test advances it.
+	Clock *asl.FakeClock
 }
 
 // Open opens a runtime over dir with f as the provider of every action type but Manual
@@ -262,13 +266,14 @@ func Open(t testing.TB, dir string, f *Fake) *Env {
 		"Test/AWS/CodeBuild":                  f,
 		"Deploy/AWS/S3":                       f,
 	}
-	rt, err := serve.Open(context.Background(), serve.Config{DataDir: dir, Providers: providers, Logger: slog.New(slog.DiscardHandler)})
+	clock := asl.NewFakeClock(time.Now())
+	rt, err := serve.Open(context.Background(), serve.Config{DataDir: dir, Providers: providers, EngineClock: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open runtime: %v", err)
 	}
 	f.rt = rt
 	close(f.ready)
-	return &Env{RT: rt, Fake: f, Dir: dir}
+	return &Env{RT: rt, Fake: f, Dir: dir, Clock: clock}
 }
 
 // New opens a runtime over a temporary dir, closed when the test ends.
