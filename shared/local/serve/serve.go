@@ -47,6 +47,11 @@ type Config struct {
 	Canceler gate.Canceler
 	// Notifier tells people about approvals (optional).
 	Notifier core.Notifier
+	// ApprovalLinks signs the approve/reject links put in approval requests (optional;
+	// the pages behind them are package approval/web's).
+	ApprovalLinks *approval.Links
+	// Approvers each get their own approval request and links (optional).
+	Approvers []string
 	Clock    core.Clock
 	// EngineClock drives the interpreter's waits and timeouts (default: real time).
 	EngineClock asl.Clock
@@ -102,7 +107,8 @@ func Open(ctx context.Context, cfg Config) (*Runtime, error) {
 		Executions: r.Store, Stages: r.Store, Actions: r.Store, Locks: r.Store, Queue: r.Store,
 		Transitions: r.Store, Engine: r.Engine, Clock: cfg.Clock, Logger: cfg.Logger,
 	})
-	r.Approvals = approval.New(approval.Deps{Approvals: r.Store, Notifier: cfg.Notifier, Clock: cfg.Clock, Logger: cfg.Logger})
+	r.Approvals = approval.New(approval.Deps{Approvals: r.Store, Actions: r.Store, Executions: r.Store,
+		Notifier: cfg.Notifier, Links: cfg.ApprovalLinks, Approvers: cfg.Approvers, Clock: cfg.Clock, Logger: cfg.Logger})
 	providers := map[string]action.Provider{}
 	if cfg.Providers == nil {
 		r.local = newLocalProviders(cfg.DataDir, r.Artifacts, cfg.Sources, cfg.Clock, cfg.Logger)
