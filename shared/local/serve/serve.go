@@ -52,7 +52,7 @@ type Config struct {
 	ApprovalLinks *approval.Links
 	// Approvers each get their own approval request and links (optional).
 	Approvers []string
-	Clock    core.Clock
+	Clock     core.Clock
 	// EngineClock drives the interpreter's waits and timeouts (default: real time).
 	EngineClock asl.Clock
 	Logger      *slog.Logger
