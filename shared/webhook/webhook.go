@@ -121,6 +121,12 @@ type Deps struct {
 	// OnStart is told of each execution a delivery started, after it started (e.g.
 	// Reporter.Track). It runs before the answer: it must be quick.
 	OnStart func(ctx context.Context, e core.Execution)
+	// PipelinesTTL is how long one read of the installed pipelines serves deliveries
+	// (default 0: every delivery reads them). Reading and decoding every declaration
+	// is most of a delivery's cost; with a TTL, concurrent deliveries share one read,
+	// and a pipeline installed or changed less than PipelinesTTL before a delivery may
+	// not see it. Parsed declarations are cached by version either way.
+	PipelinesTTL time.Duration
 	// DeliveryTTL is how long a delivery id is remembered (default 7 days; GitHub
 	// redelivers deliveries of the last 3 days).
 	DeliveryTTL time.Duration
@@ -134,6 +140,10 @@ type Service struct {
 
 	mu    sync.RWMutex
 	decls map[string]cachedDecl
+
+	listMu sync.Mutex // held while the list is read: concurrent deliveries share a read
+	list   []core.Pipeline
+	listAt time.Time
 }
 
 type cachedDecl struct {
@@ -352,9 +362,9 @@ func (s *Service) startOne(ctx context.Context, delivery, event string, c change
 // match returns the pipelines the change starts, in name order, and a note for the
 // trigger detail when file-path filters fired on unknown files.
 func (s *Service) match(ctx context.Context, c change) ([]plan, string, error) {
-	ps, err := s.d.Pipelines.ListPipelines(ctx)
+	ps, err := s.pipelines(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("list pipelines: %w", err)
+		return nil, "", err
 	}
 	ev := c.event
 	ev.FilesUnknown = c.truncate != ""
@@ -405,6 +415,32 @@ func (s *Service) match(ctx context.Context, c change) ([]plan, string, error) {
 		note = ""
 	}
 	return plans, note, nil
+}
+
+// pipelines returns the installed pipelines, read at most once per PipelinesTTL.
+func (s *Service) pipelines(ctx context.Context) ([]core.Pipeline, error) {
+	if s.d.PipelinesTTL <= 0 {
+		ps, err := s.d.Pipelines.ListPipelines(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list pipelines: %w", err)
+		}
+		return ps, nil
+	}
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	now := s.d.Clock.Now()
+	if s.list != nil && now.Sub(s.listAt) < s.d.PipelinesTTL && !now.Before(s.listAt) {
+		return s.list, nil
+	}
+	ps, err := s.d.Pipelines.ListPipelines(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list pipelines: %w", err)
+	}
+	if ps == nil {
+		ps = []core.Pipeline{}
+	}
+	s.list, s.listAt = ps, now
+	return ps, nil
 }
 
 // completeFiles asks Files for the changed files; why says, when it could not, why not.
