@@ -143,17 +143,20 @@ type change struct {
 	event  pipeline.GitEvent
 	ignore string // why nothing starts, when set
 
-	repo     string // owner/name
-	ref      string // full ref (refs/heads/x, refs/tags/v1) or, for a pull request, its head branch
-	sha      string // the commit to build
-	base     string // the commit to compare against for changed files ("" when none)
-	message  string
-	author   string
-	url      string
-	branch   string // the branch the revision is on (push to a branch; pull request head)
-	action   string // pull_request action, or created/forced for a push
-	pr       int
-	truncate string // why ChangedFiles may be incomplete
+	repo    string // owner/name
+	ref     string // full ref (refs/heads/x, refs/tags/v1) or, for a pull request, its head branch
+	sha     string // the commit to build
+	base    string // the commit to compare against for changed files ("" when none)
+	message string
+	author  string // who pushed, or opened the pull request (a GitHub login)
+	// commitAuthor is the head commit's author: GitHub login when GitHub knows it,
+	// else the name in the commit.
+	commitAuthor string
+	url          string
+	branch       string // the branch the revision is on (push to a branch; pull request head)
+	action       string // pull_request action, or created/forced for a push
+	pr           int
+	truncate     string // why ChangedFiles may be incomplete
 }
 
 func parsePush(b []byte) (change, error) {
@@ -199,8 +202,9 @@ func parsePush(b []byte) (change, error) {
 	}
 	if h := p.HeadCommit; h != nil {
 		c.message, c.url = h.Message, h.URL
-		if h.Author.Name != "" {
-			c.author = h.Author.Name
+		c.commitAuthor = h.Author.Username
+		if c.commitAuthor == "" {
+			c.commitAuthor = h.Author.Name
 		}
 	}
 	if c.url == "" || strings.Contains(c.url, "/compare/") {

@@ -510,17 +510,21 @@ func (c change) describe() string {
 // TriggerDetail is what an execution started by a delivery records as its trigger
 // detail (as JSON): enough to find the delivery and the commit again.
 type TriggerDetail struct {
-	Provider    string `json:"provider"`
-	Delivery    string `json:"delivery"`
-	Event       string `json:"event"`
-	Action      string `json:"action,omitempty"`
-	Repository  string `json:"repository"`
-	Ref         string `json:"ref"`
-	Branch      string `json:"branch,omitempty"`
-	Commit      string `json:"commit"`
-	Author      string `json:"author,omitempty"`
-	PullRequest int    `json:"pullRequest,omitempty"`
-	Note        string `json:"note,omitempty"`
+	Provider   string `json:"provider"`
+	Delivery   string `json:"delivery"`
+	Event      string `json:"event"`
+	Action     string `json:"action,omitempty"`
+	Repository string `json:"repository"`
+	Ref        string `json:"ref"`
+	Branch     string `json:"branch,omitempty"`
+	Commit     string `json:"commit"`
+	// Author is who pushed, or who opened the pull request: a GitHub login.
+	Author string `json:"author,omitempty"`
+	// CommitAuthor is the author of the commit built: a GitHub login when GitHub
+	// knows it, else the name in the commit (pushes only).
+	CommitAuthor string `json:"commitAuthor,omitempty"`
+	PullRequest  int    `json:"pullRequest,omitempty"`
+	Note         string `json:"note,omitempty"`
 }
 
 // ProviderGitHub is TriggerDetail.Provider for GitHub deliveries.
@@ -532,7 +536,8 @@ const maxDetail = 1024
 func (c change) detail(delivery, event, note string) TriggerDetail {
 	return TriggerDetail{
 		Provider: ProviderGitHub, Delivery: delivery, Event: event, Action: c.action, Repository: c.repo,
-		Ref: c.ref, Branch: c.branch, Commit: c.sha, Author: truncate(c.author, 100), PullRequest: c.pr,
+		Ref: c.ref, Branch: c.branch, Commit: c.sha, Author: truncate(c.author, 100),
+		CommitAuthor: truncate(c.commitAuthor, 100), PullRequest: c.pr,
 		Note: note,
 	}
 }
@@ -548,11 +553,12 @@ func (t TriggerDetail) String() string {
 		case step < 2:
 			t.Ref, t.Branch = truncate(t.Ref, 40), truncate(t.Branch, 40)
 		case step < 4:
-			t.Author, t.Delivery, t.Note = truncate(t.Author, 20), truncate(t.Delivery, 40), ""
+			t.Author, t.CommitAuthor = truncate(t.Author, 20), truncate(t.CommitAuthor, 20)
+			t.Delivery, t.Note = truncate(t.Delivery, 40), ""
 		case step < 6:
 			t.Repository, t.Action = truncate(t.Repository, 100), ""
 		default: // only names full of characters JSON escapes get here
-			t.Ref, t.Branch, t.Author = truncate(t.Ref, 10), truncate(t.Branch, 10), ""
+			t.Ref, t.Branch, t.Author, t.CommitAuthor = truncate(t.Ref, 10), truncate(t.Branch, 10), "", ""
 		}
 		b, _ = json.Marshal(t)
 	}

@@ -106,7 +106,7 @@ func TestExecutionRecordsTriggerAndRevision(t *testing.T) {
 		t.Fatalf("trigger detail %q does not parse", x.Trigger.Detail)
 	}
 	want := webhook.TriggerDetail{Provider: "GitHub", Delivery: "d-push", Event: "push", Repository: "Codertocat/Hello-World",
-		Ref: "refs/heads/master", Branch: "master", Commit: "199eddf46df50de8d02e99bf1c5fdb4101338224", Author: "Codertocat"}
+		Ref: "refs/heads/master", Branch: "master", Commit: "199eddf46df50de8d02e99bf1c5fdb4101338224", Author: "Codertocat", CommitAuthor: "Codertocat"}
 	if diff := cmp.Diff(want, det); diff != "" {
 		t.Errorf("trigger detail (-want +got):\n%s", diff)
 	}
@@ -342,7 +342,7 @@ func TestExecutionID(t *testing.T) {
 func TestTriggerDetailFitsCodePipelineLimit(t *testing.T) {
 	long := webhook.TriggerDetail{Provider: "GitHub", Delivery: strings.Repeat("d", 200), Event: "push", Repository: "o/r",
 		Ref: "refs/heads/" + strings.Repeat("<é>", 300), Branch: strings.Repeat("<é>", 300), Commit: strings.Repeat("a", 40),
-		Author: strings.Repeat("x", 100), Note: strings.Repeat("why ", 300)}
+		Author: strings.Repeat("x", 100), CommitAuthor: strings.Repeat("\"", 100), Note: strings.Repeat("why ", 300)}
 	s := long.String()
 	if len(s) > 1024 || !json.Valid([]byte(s)) {
 		t.Errorf("detail of %d bytes (valid JSON: %v), want ≤ %d", len(s), json.Valid([]byte(s)), 1024)
