@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/relais-ci/relais/shared/api/apitest"
@@ -61,6 +62,7 @@ type source struct {
 	repo, branch string
 	config       map[string]string // extra configuration
 	triggers     string            // JSON of the gitConfiguration push/pullRequest, "" for none
+	v1           bool              // a GitHub (version 1) action: Owner, Repo and Branch
 }
 
 // decl writes a runnable local pipeline: Source (CodeStarSourceConnection) → Build.
@@ -68,6 +70,12 @@ func decl(name string, src source) string {
 	cfg := map[string]string{
 		"ConnectionArn":    "arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-0000-0000-000000000000",
 		"FullRepositoryId": src.repo, "BranchName": src.branch,
+	}
+	typ := map[string]string{"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"}
+	if src.v1 {
+		owner, repo, _ := strings.Cut(src.repo, "/")
+		cfg = map[string]string{"Owner": owner, "Repo": repo, "Branch": src.branch, "OAuthToken": "****"}
+		typ = map[string]string{"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"}
 	}
 	for k, v := range src.config {
 		cfg[k] = v
@@ -79,7 +87,7 @@ func decl(name string, src source) string {
 		"stages": []any{
 			map[string]any{"name": "Source", "actions": []any{map[string]any{
 				"name":            "Checkout",
-				"actionTypeId":    map[string]string{"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"},
+				"actionTypeId":    typ,
 				"configuration":   cfg,
 				"outputArtifacts": []any{map[string]string{"name": "Src"}},
 				"namespace":       "SourceVariables",
@@ -114,7 +122,8 @@ var testPipelines = map[string]source{
 	"drone": {repo: "bradrydzewski/drone-test-go", branch: "master", triggers: `{
 		"push": [{"branches": {"includes": ["**"]}}, {"tags": {"includes": ["v*"]}}],
 		"pullRequest": [{"events": ["OPEN", "UPDATED", "CLOSED"], "branches": {"includes": ["**"], "excludes": ["release/**"]}}]}`},
-	"argo": {repo: "jessesuen/test-repo", branch: "master"},
+	"argo":        {repo: "jessesuen/test-repo", branch: "master"},
+	"argo-legacy": {repo: "jessesuen/test-repo", branch: "master", v1: true},
 	"gcb": {repo: "ailisp/gcbapp-buildconfig-example", branch: "master", triggers: `{
 		"push": [{"branches": {"includes": ["master"]}, "filePaths": {"includes": ["*.md"]}}],
 		"pullRequest": [{"events": ["CLOSED"], "branches": {"includes": ["master"]}}]}`},

@@ -30,7 +30,7 @@ func TestRealDeliveries(t *testing.T) {
 		message     string   // prefix
 		started     []string // pipelines, in name order
 	}{
-		{"argocd-push-branch-forced.json", "push", 200, "started 1", []string{"argo"}},
+		{"argocd-push-branch-forced.json", "push", 200, "started 2", []string{"argo", "argo-legacy"}},
 		{"goscm-pull_request-closed-not-merged.json", "pull_request", 200, "ignored: pull_request closed without merge", nil},
 		{"goscm-pull_request-opened.json", "pull_request", 200, "started 1", []string{"drone"}},
 		{"goscm-pull_request-synchronize.json", "pull_request", 200, "started 1", []string{"drone"}},
