@@ -13,7 +13,7 @@ GOTEST    ?= $(GO) test
 # Tests that need the Node tools find them here (see test/nodetool).
 export RELAIS_TOOLS_BIN := $(TOOLS_BIN)
 
-.PHONY: all build run test tools fmt-check vet unit bench fuzz clean
+.PHONY: all build run test tools tools-go fmt-check vet unit bench fuzz clean
 
 all: build
 
@@ -38,7 +38,17 @@ run: build
 		git -c user.name=Relais -c user.email=demo@relais.invalid commit -q -m "Say hello"
 	$(BIN)/relais run --data $(DEMO)/data --repo relais-ci/hello=$(DEMO)/hello pipelines/hello.json
 
-test: tools fmt-check vet unit
+test: tools tools-go fmt-check vet unit
+
+# Go tools the tests run: mailpit, a real SMTP server (shared/local/smtpnotify/mailpittest
+# pins the same version and installs it into the user cache when RELAIS_MAILPIT is unset).
+MAILPIT_VERSION := v1.33.1
+export RELAIS_MAILPIT := $(BIN)/tools/mailpit-$(MAILPIT_VERSION)/mailpit
+
+tools-go: $(RELAIS_MAILPIT)
+
+$(RELAIS_MAILPIT):
+	GOBIN=$(dir $@) GOFLAGS= CGO_ENABLED=0 $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
 
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './tools/node_modules/*' -not -path './.relais/*' -print0 | xargs -0 gofmt -l)"; \

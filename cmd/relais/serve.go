@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/relais-ci/relais/shared/api"
+	"github.com/relais-ci/relais/shared/approval"
+	"github.com/relais-ci/relais/shared/approval/web"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/execution"
 	"github.com/relais-ci/relais/shared/local/serve"
+	"github.com/relais-ci/relais/shared/local/smtpnotify"
 )
 
 // mapFlag is a repeatable NAME=VALUE flag.
@@ -50,17 +53,91 @@ type serverFlags struct {
 	lambdas   mapFlag
 	tokenFile string
 	verbose   bool
+
+	publicURL    string
+	approvers    string
+	smtp         string
+	smtpFrom     string
+	smtpSecurity string
+	smtpUser     string
+	smtpPassFile string
 }
+
+// approvalKeyFile is the file in the data dir holding the approval link signing keys.
+const approvalKeyFile = "approval-links.key"
 
 func addServerFlags(fs *flag.FlagSet, listen string) *serverFlags {
 	f := &serverFlags{repos: mapFlag{}, lambdas: mapFlag{}}
 	fs.StringVar(&f.data, "data", ".relais", "data directory: state, artifacts, deployed buckets, build workspaces")
-	fs.StringVar(&f.listen, "listen", listen, "address of the HTTP server (API, and later webhooks and approval pages)")
+	fs.StringVar(&f.listen, "listen", listen, "address of the HTTP server (API and approval pages)")
 	fs.Var(f.repos, "repo", "map a repository to a local git repository: owner/name=PATH (repeatable)")
 	fs.Var(f.lambdas, "lambda", "map a Lambda function to a local executable: NAME=PATH (repeatable)")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the API token clients must send (required when --listen is not a loopback address)")
 	fs.BoolVar(&f.verbose, "v", false, "log every state change")
+	fs.StringVar(&f.publicURL, "public-url", "", "base URL of approval links, as approvers reach this server (default: http:// and the listen address)")
+	fs.StringVar(&f.approvers, "approvers", "", "who receives approval requests, each with their own links: comma-separated e-mail addresses (default: the console user)")
+	fs.StringVar(&f.smtp, "smtp", "", "SMTP server host:port to mail approval requests through (needs --smtp-from and --approvers)")
+	fs.StringVar(&f.smtpFrom, "smtp-from", "", "sender address of the mails")
+	fs.StringVar(&f.smtpSecurity, "smtp-tls", string(smtpnotify.Opportunistic), "auto (STARTTLS when offered), starttls (required), tls (SMTPS) or none")
+	fs.StringVar(&f.smtpUser, "smtp-user", "", "SMTP user name (AUTH PLAIN; the password from --smtp-password-file or RELAIS_SMTP_PASSWORD)")
+	fs.StringVar(&f.smtpPassFile, "smtp-password-file", "", "file holding the SMTP password")
 	return f
+}
+
+// notifications builds the approval notifier: mail when --smtp is set, and the console.
+// A request mailed to one approver is only mentioned on the console: its links are
+// theirs.
+func notifications(f *serverFlags, logw io.Writer) (core.Notifier, []string, error) {
+	var approvers []string
+	for _, a := range strings.Split(f.approvers, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			approvers = append(approvers, a)
+		}
+	}
+	var mailer *smtpnotify.Notifier
+	if f.smtp != "" {
+		if f.smtpFrom == "" || len(approvers) == 0 {
+			return nil, nil, errors.New("--smtp needs --smtp-from and --approvers")
+		}
+		password := os.Getenv("RELAIS_SMTP_PASSWORD")
+		if f.smtpPassFile != "" {
+			b, err := os.ReadFile(f.smtpPassFile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("read --smtp-password-file: %w", err)
+			}
+			password = strings.TrimSpace(string(b))
+		}
+		var err error
+		mailer, err = smtpnotify.New(smtpnotify.Config{Addr: f.smtp, From: f.smtpFrom, To: approvers,
+			Security: smtpnotify.Security(f.smtpSecurity), Username: f.smtpUser, Password: password})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(approvers) == 0 {
+		// Links printed on the console are the console user's.
+		user := os.Getenv("USER")
+		if user == "" {
+			user = "operator"
+		}
+		approvers = []string{user}
+	}
+	return core.NotifierFunc(func(ctx context.Context, n core.Notification) error {
+		if mailer == nil {
+			fmt.Fprintf(logw, "\n%s\n%s\n", n.Subject, n.Text)
+			return nil
+		}
+		err := mailer.Notify(ctx, n)
+		switch to := n.Attrs[approval.AttrRecipient]; {
+		case err != nil:
+			fmt.Fprintf(logw, "\n%s: could not mail it: %v\n%s\n", n.Subject, err, n.Text)
+		case to != "":
+			fmt.Fprintf(logw, "\n%s: mailed to %s\n", n.Subject, to)
+		default:
+			fmt.Fprintf(logw, "\n%s\n%s\n", n.Subject, n.Text)
+		}
+		return err
+	}), approvers, nil
 }
 
 // server is a running local runtime with its HTTP server.
@@ -93,16 +170,46 @@ func startServer(ctx context.Context, f *serverFlags, files []string, logw io.Wr
 		}
 		repos[name] = abs
 	}
+	notifier, approvers, err := notifications(f, logw)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", f.listen, err)
+	}
+	if token == "" && !loopback(ln.Addr()) {
+		ln.Close()
+		return nil, fmt.Errorf("--listen %s is not a loopback address: give --api-token-file so that only holders of the token can drive pipelines", f.listen)
+	}
+	public := f.publicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	if err := os.MkdirAll(f.data, 0o755); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	keys, err := approval.KeyFile(filepath.Join(f.data, approvalKeyFile))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	links, err := approval.NewLinks(public, keys...)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("--public-url: %w", err)
+	}
 	rt, err := serve.Open(ctx, serve.Config{
-		DataDir: f.data,
-		Sources: serve.Sources{Repos: repos, Lambdas: f.lambdas},
-		Notifier: core.NotifierFunc(func(ctx context.Context, n core.Notification) error {
-			fmt.Fprintf(logw, "\n%s\n%s\n", n.Subject, n.Text)
-			return nil
-		}),
-		Logger: logger,
+		DataDir:       f.data,
+		Sources:       serve.Sources{Repos: repos, Lambdas: f.lambdas},
+		Notifier:      notifier,
+		ApprovalLinks: links,
+		Approvers:     approvers,
+		Logger:        logger,
 	})
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	var problems []string
@@ -124,20 +231,14 @@ func startServer(ctx context.Context, f *serverFlags, files []string, logw io.Wr
 		}
 	}
 	if len(problems) > 0 {
+		ln.Close()
 		rt.Close()
 		return nil, fmt.Errorf("cannot run these pipelines here:\n  %s", strings.Join(problems, "\n  "))
 	}
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		rt.Close()
-		return nil, fmt.Errorf("listen on %s: %w", f.listen, err)
-	}
-	if token == "" && !loopback(ln.Addr()) {
-		ln.Close()
-		rt.Close()
-		return nil, fmt.Errorf("--listen %s is not a loopback address: give --api-token-file so that only holders of the token can drive pipelines", f.listen)
-	}
 	mux := http.NewServeMux()
+	// Approval pages: GET shows, POST decides; the signed link is their credential, not
+	// the API token.
+	mux.Handle("/approvals/", web.New(web.Deps{Service: rt.Approvals, Logger: logger}))
 	mux.Handle("POST /{$}", api.New(api.Deps{
 		Service: rt.Executions, Approval: rt.Approvals,
 		Pipelines: rt.Store, Executions: rt.Store, Stages: rt.Store, Actions: rt.Store,
