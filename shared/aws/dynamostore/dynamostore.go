@@ -69,6 +69,10 @@
 // secondary indexes: EXEC#<p> and ACTION#<p> (with their index copies) hold one
 // pipeline's executions and action executions, about a million action executions per
 // pipeline.
+//
+// The Store calls dynamodb:GetItem, PutItem, UpdateItem, DeleteItem, Query (on the table
+// and its indexes) and TransactWriteItems (which needs PutItem and DeleteItem on the
+// table); nothing else.
 package dynamostore
 
 import (

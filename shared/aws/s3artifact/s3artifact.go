@@ -7,6 +7,10 @@
 // so a failed write leaves what the key held before. Locations carry the bucket, the key
 // and, when the bucket is versioned, the object's version id, so that a location keeps
 // naming the bytes it was given for even after the artifact is written again.
+//
+// The Store needs s3:PutObject, s3:GetObject, s3:GetObjectVersion and
+// s3:AbortMultipartUpload on the bucket's objects (and kms:GenerateDataKey and
+// kms:Decrypt on the key with SSE-KMS); a presigned link carries the signer's rights.
 package s3artifact
 
 import (

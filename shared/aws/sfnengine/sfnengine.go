@@ -5,6 +5,11 @@
 // Step Functions errors map to core sentinels: an execution that exists with another
 // input is ErrConflict; an unknown, timed-out or malformed task token is ErrNotFound, as
 // is a state machine or execution that does not exist.
+//
+// The Engine calls states:CreateStateMachine, UpdateStateMachine, StartExecution,
+// DescribeExecution, StopExecution and SendTaskSuccess/Failure/Heartbeat, on
+// arn:…:stateMachine:<prefix>* and arn:…:execution:<prefix>*:*, and needs iam:PassRole
+// on the machines' role.
 package sfnengine
 
 import (

@@ -8,6 +8,7 @@
 // plain UTF-8 text of at most 256 KiB; attributes (which subscription filter policies
 // match) have non-empty names and values, ten at most, so that queue subscribers accept
 // them. A notification's HTML is not sent: SNS email subscriptions deliver plain text.
+// The Notifier needs sns:Publish on the topics.
 package snsnotify
 
 import (
