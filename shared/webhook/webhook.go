@@ -127,6 +127,9 @@ type Deps struct {
 	// and a pipeline installed or changed less than PipelinesTTL before a delivery may
 	// not see it. Parsed declarations are cached by version either way.
 	PipelinesTTL time.Duration
+	// StartTimeout bounds recording a delivery and starting its executions (default
+	// 60 s). That work goes on when the sender hangs up.
+	StartTimeout time.Duration
 	// DeliveryTTL is how long a delivery id is remembered (default 7 days; GitHub
 	// redelivers deliveries of the last 3 days).
 	DeliveryTTL time.Duration
@@ -161,6 +164,9 @@ func New(d Deps) *Service {
 	}
 	if d.DeliveryTTL <= 0 {
 		d.DeliveryTTL = 7 * 24 * time.Hour
+	}
+	if d.StartTimeout <= 0 {
+		d.StartTimeout = time.Minute
 	}
 	if d.FilesTimeout <= 0 {
 		d.FilesTimeout = 3 * time.Second
@@ -261,6 +267,11 @@ func (s *Service) run(ctx context.Context, delivery, event string, c change) Dec
 	if len(plans) == 0 {
 		return answer(http.StatusOK, "no pipeline matches %s of %s", c.describe(), c.repo)
 	}
+	// From here on, work is not abandoned when the sender hangs up (GitHub gives up
+	// after 10 s): an execution half-started (recorded, its run not started) would end
+	// Failed, while one started late is simply late.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.d.StartTimeout)
+	defer cancel()
 	duplicate := false
 	err = s.d.Deliveries.RecordDelivery(ctx, delivery, s.d.Clock.Now().Add(s.d.DeliveryTTL))
 	switch {

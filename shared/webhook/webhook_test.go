@@ -348,3 +348,64 @@ func TestTriggerDetailFitsCodePipelineLimit(t *testing.T) {
 		t.Errorf("detail of %d bytes (valid JSON: %v), want ≤ %d", len(s), json.Valid([]byte(s)), 1024)
 	}
 }
+
+// Pull-request actions map to CodePipeline's events: opened and reopened are OPEN,
+// synchronize and a change of base are UPDATED, a merge is CLOSED; the rest start nothing.
+func TestPullRequestActions(t *testing.T) {
+	e := newEnv(t)
+	for _, ev := range []string{"OPEN", "UPDATED", "CLOSED"} {
+		e.Install(t, decl("pr-"+ev, source{repo: "Codertocat/Hello-World", branch: "master",
+			triggers: `{"pullRequest": [{"events": ["` + ev + `"], "branches": {"includes": ["master"]}}]}`}))
+	}
+	base := readReal(t, "octokit-pull_request-opened.json")
+	tests := []struct {
+		action  string
+		changes string // JSON of the changes object, "" for none
+		merged  bool
+		want    string // PullRequestEvent, "" when ignored
+	}{
+		{"opened", "", false, "OPEN"},
+		{"reopened", "", false, "OPEN"},
+		{"synchronize", "", false, "UPDATED"},
+		{"edited", `{"base": {"ref": {"from": "develop"}, "sha": {"from": "abc"}}}`, false, "UPDATED"},
+		{"edited", `{"title": {"from": "Old title"}}`, false, ""},
+		{"closed", "", true, "CLOSED"},
+		{"closed", "", false, ""},
+		{"labeled", "", false, ""},
+		{"ready_for_review", "", false, ""},
+	}
+	for i, tc := range tests {
+		t.Run(fmt.Sprintf("%s %s merged=%v", tc.action, tc.changes, tc.merged), func(t *testing.T) {
+			var p map[string]any
+			if err := json.Unmarshal(base, &p); err != nil {
+				t.Fatal(err)
+			}
+			p["action"] = tc.action
+			p["pull_request"].(map[string]any)["merged"] = tc.merged
+			if tc.changes != "" {
+				var c any
+				json.Unmarshal([]byte(tc.changes), &c)
+				p["changes"] = c
+			}
+			body, _ := json.Marshal(p)
+			delivery := fmt.Sprintf("pr-%d", i)
+			d := e.svc.Handle(context.Background(), e.signed("pull_request", delivery, body))
+			if tc.want == "" {
+				if d.Status != 200 || !strings.HasPrefix(d.Message, "ignored: pull_request") || len(d.Executions) != 0 {
+					t.Errorf("got %d %q, want it ignored", d.Status, d.Message)
+				}
+				return
+			}
+			if d.Status != 200 || len(d.Executions) != 1 || d.Executions[0].Pipeline != "pr-"+tc.want {
+				t.Fatalf("got %+v, want pr-%s started", d, tc.want)
+			}
+			x, err := e.Store.GetExecution(context.Background(), d.Executions[0].Pipeline, d.Executions[0].ExecutionID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if det, _ := webhook.ParseTriggerDetail(x.Trigger); det.Action != tc.action || det.Event != "pull_request" {
+				t.Errorf("detail: got %+v", det)
+			}
+		})
+	}
+}
