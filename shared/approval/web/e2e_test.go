@@ -17,6 +17,7 @@ import (
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/approval"
 	"github.com/relais-ci/relais/shared/approval/web"
+	"github.com/relais-ci/relais/shared/asl"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/execution"
 	"github.com/relais-ci/relais/shared/local/serve"
@@ -222,5 +223,98 @@ func TestApprovalByMail(t *testing.T) {
 		if resp.StatusCode == http.StatusOK {
 			t.Error("a forged link for bob shows a form")
 		}
+	}
+}
+
+// TestApprovalTimeoutStopsLinks: the engine times the approval out (timeoutInMinutes);
+// the action fails with "Approval timed out", the approval is Expired, and neither its
+// link nor the API-side Decide can decide it any more.
+func TestApprovalTimeoutStopsLinks(t *testing.T) {
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	clock := asl.NewFakeClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	var pages http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pages.ServeHTTP(w, r) }))
+	defer srv.Close()
+	links, err := approval.NewLinks(srv.URL, []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := make(chan string, 10)
+	p := &provider{ready: make(chan struct{}), deployed: make(chan string, 1)}
+	rt, err := serve.Open(ctx, serve.Config{
+		DataDir:   t.TempDir(),
+		Providers: map[string]action.Provider{"Source/AWS/CodeStarSourceConnection": p, "Deploy/AWS/S3": p},
+		Notifier: core.NotifierFunc(func(ctx context.Context, n core.Notification) error {
+			texts <- n.Text
+			return nil
+		}),
+		ApprovalLinks: links, Approvers: []string{"alice@example.com"},
+		Clock: core.ClockFunc(clock.Now), EngineClock: clock, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	p.rt = rt
+	close(p.ready)
+	pages = web.New(web.Deps{Service: rt.Approvals, Clock: core.ClockFunc(clock.Now), Logger: logger})
+
+	decl := strings.Replace(shop, `"name": "Release", "runOrder": 1,`, `"name": "Release", "runOrder": 1, "timeoutInMinutes": 5,`, 1)
+	if _, err := rt.Executions.Install(ctx, []byte(decl)); err != nil {
+		t.Fatal(err)
+	}
+	x, err := rt.Executions.Start(ctx, execution.StartRequest{Pipeline: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	select {
+	case text = <-texts:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no approval request")
+	}
+	m := regexp.MustCompile(`(?m)^Approve: +(\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no approve link in:\n%s", text)
+	}
+	if resp, err := http.Get(m[1]); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET before the timeout: %v, %v", resp, err)
+	}
+	pending, _ := rt.Store.PendingApprovals(ctx, "shop", x.ID)
+	if len(pending) != 1 || !pending[0].ExpiresAt.Equal(clock.Now().Add(5*time.Minute)) {
+		t.Fatalf("pending approvals %+v: want one expiring in 5 minutes", pending)
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		clock.Advance(time.Minute)
+		got, _ := rt.Store.GetExecution(ctx, "shop", x.ID)
+		if got.Status == core.ExecutionFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("execution %s, want Failed by the approval's timeout", got.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	acts, _ := core.AllActions(ctx, rt.Store, core.ActionFilter{PipelineName: "shop", ExecutionID: x.ID, StageName: "Approve"})
+	if len(acts) != 1 || acts[0].Error == nil || acts[0].Error.Message != "Approval timed out" {
+		t.Fatalf("approval action %+v: want failed with Approval timed out", acts)
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone || strings.Contains(string(body), "<form") {
+		t.Errorf("GET after the timeout: %s, want 410 without a form\n%s", resp.Status, body)
+	}
+	if _, err := rt.Approvals.Decide(ctx, approval.Decision{ID: pending[0].ID, Status: core.Approved, By: "api"}); err == nil {
+		t.Error("Decide after the timeout succeeded")
+	}
+	if a, _ := rt.Store.GetApproval(ctx, pending[0].ID); a.Status != core.ApprovalExpired {
+		t.Errorf("approval %s, want Expired", a.Status)
 	}
 }
