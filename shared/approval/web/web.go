@@ -136,9 +136,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	issued := h.d.Clock.Now().Truncate(time.Second)
 	q := r.URL.Query()
 	p := h.pageOf(st, link)
-	p.Title = "Approve?"
+	p.Title = "Approve " + st.Approval.PipelineName + "?"
 	if link.Page == approval.PageReject {
-		p.Title = "Reject?"
+		p.Title = "Reject " + st.Approval.PipelineName + "?"
 	}
 	p.Form = &form{
 		Page: link.Page, To: link.Recipient, Exp: q.Get("exp"), Sig: q.Get("sig"),
