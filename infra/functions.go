@@ -1,0 +1,278 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Function is one of Relais's Lambdas with its own role and log group.
+type Function struct {
+	Name string
+	Fn   awslambda.Function
+	Role awsiam.Role
+	Logs awslogs.LogGroup
+}
+
+// Functions are Relais's Lambdas, by role.
+type Functions struct {
+	Webhook, API, Gate, Action, Approval, Events *Function
+}
+
+// All returns the functions in a fixed order.
+func (f *Functions) All() []*Function {
+	return []*Function{f.Webhook, f.API, f.Gate, f.Action, f.Approval, f.Events}
+}
+
+// spec says how one function runs.
+type spec struct {
+	name    string
+	desc    string
+	timeout float64 // seconds
+	memory  float64 // MB
+}
+
+func newFunctions(stack awscdk.Stack, cfg config, d *Data) *Functions {
+	specs := []spec{
+		// GitHub waits 10 s for an answer.
+		{fnWebhook, "Receives GitHub webhooks and starts executions", 10, 256},
+		// API Gateway ends an integration after 30 s.
+		{fnAPI, "Answers the CodePipeline-protocol API", 29, 256},
+		{fnGate, "Stage gates of the state machines: enter, leave, fail", 30, 256},
+		// Inline actions (sources, S3 deploys) move artifacts through the function.
+		{fnAction, "Runs the actions of the state machines", 900, 1024},
+		{fnApproval, "Serves approval links: shows and decides manual approvals", 10, 256},
+		{fnEvents, "Completes CodeBuild actions and frees stages of ended state machine runs", 60, 256},
+	}
+	byName := map[string]*Function{}
+	for _, s := range specs {
+		byName[s.name] = newFunction(stack, cfg, s)
+	}
+	f := &Functions{
+		Webhook: byName[fnWebhook], API: byName[fnAPI], Gate: byName[fnGate],
+		Action: byName[fnAction], Approval: byName[fnApproval], Events: byName[fnEvents],
+	}
+	f.wire(stack, d)
+	return f
+}
+
+func newFunction(stack awscdk.Stack, cfg config, s spec) *Function {
+	id := map[string]string{
+		fnWebhook: "Webhook", fnAPI: "Api", fnGate: "Gate", fnAction: "Action", fnApproval: "Approval", fnEvents: "Events",
+	}[s.name]
+	logs := awslogs.NewLogGroup(stack, jsii.String(id+"FunctionLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(stack, jsii.String(id+"FunctionRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String(fmt.Sprintf("Role of the Relais %s function", s.name)),
+	})
+	// Instead of the AWSLambdaBasicExecutionRole managed policy, which allows writing to
+	// every log group of the account: this function's own.
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("WriteOwnLogs"),
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn()),
+	}))
+	fn := awslambda.NewFunction(stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
+		Description:   jsii.String(s.desc),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.LambdaDir, s.name)), nil),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(s.timeout)),
+		MemorySize:    jsii.Number(s.memory),
+		Role:          role,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+	})
+	return &Function{Name: s.name, Fn: fn, Role: role, Logs: logs}
+}
+
+// allow adds one statement to f's role.
+func (f *Function) allow(sid string, actions []string, resources ...string) {
+	sort.Strings(resources)
+	f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(sid),
+		Actions:   jsii.Strings(actions...),
+		Resources: jsii.Strings(resources...),
+	}))
+}
+
+func (f *Function) env(key, value string) {
+	f.Fn.AddEnvironment(jsii.String(key), jsii.String(value), nil)
+}
+
+// Table operations dynamostore uses; reads only never include writes.
+var (
+	tableRead  = []string{"dynamodb:GetItem", "dynamodb:Query"}
+	tableWrite = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems"}
+)
+
+// wire gives each function its environment and what it needs of the data, and no more.
+func (f *Functions) wire(stack awscdk.Stack, d *Data) {
+	table := []string{*d.Table.TableArn()}
+	for _, ix := range d.Indexes {
+		table = append(table, *d.Table.TableArn()+"/index/"+ix)
+	}
+	objects := *d.Bucket.ArnForObjects(jsii.String("*"))
+	for _, fn := range f.All() {
+		fn.env(EnvTable, *d.Table.TableName())
+		fn.allow("ReadTable", tableRead, table...)
+	}
+	for _, fn := range f.All() {
+		fn.allow("WriteTable", tableWrite, *d.Table.TableArn())
+	}
+	for _, fn := range []*Function{f.Webhook, f.API, f.Action, f.Events} {
+		fn.env(EnvArtifactBucket, *d.Bucket.BucketName())
+	}
+	// The webhook stores source archives; the action function reads inputs and writes
+	// outputs; the API presigns download links (GetObject).
+	f.Webhook.allow("WriteArtifacts", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, objects)
+	f.Action.allow("ReadWriteArtifacts", []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"}, objects)
+	f.API.allow("ReadArtifacts", []string{"s3:GetObject", "s3:GetObjectVersion"}, objects)
+
+	secret := func(fn *Function, env, sid string, s interface{ SecretArn() *string }) {
+		fn.env(env, *s.SecretArn())
+		fn.allow(sid, []string{"secretsmanager:GetSecretValue"}, *s.SecretArn())
+	}
+	secret(f.Webhook, EnvWebhookSecret, "ReadWebhookSecret", d.WebhookSecret)
+	secret(f.Webhook, EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
+	secret(f.Action, EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
+	secret(f.API, EnvAPIToken, "ReadApiToken", d.APIToken)
+	secret(f.Approval, EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
+	secret(f.Action, EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
+
+	f.Action.env(EnvApprovalTopic, *d.Topic.TopicArn())
+	f.Action.allow("PublishApprovals", []string{"sns:Publish"}, *d.Topic.TopicArn())
+
+	f.Action.env(EnvDefaultProject, *d.Project.Ref())
+	project := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("codebuild"), Resource: jsii.String("project"), ResourceName: d.Project.Ref(), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME})
+	f.Action.allow("RunDefaultProject", []string{"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}, *project)
+	// CodeBuild runs the default project as its own role: the action function passes
+	// nothing, so it needs no iam:PassRole.
+}
+
+// setAPIURL tells the functions that make links where the API is.
+func (f *Functions) setAPIURL(api *API) {
+	url := *api.Api.Url()
+	f.Action.env(EnvApprovalURL, url+"approvals/")
+	f.Webhook.env(EnvAPIURL, url)
+}
+
+// grantMachines lets the functions drive the state machines: the webhook and the API
+// start (and the API stops) executions; the gate, action, API,
+// approval and events functions answer callback tasks.
+//
+// The machines name the gate and action functions, so those two must not depend on the
+// machines: their statements go in a policy of their own (the functions do not wait for
+// it; nothing invokes them before the machines exist), and they get no machine table
+// (they only answer tokens).
+func (f *Functions) grantMachines(stack awscdk.Stack, machines []*Machine) {
+	if len(machines) == 0 {
+		return
+	}
+	arns := map[string]*string{}
+	var machineARNs, executionARNs []string
+	for _, m := range machines {
+		arns[m.Pipeline] = m.SM.StateMachineArn()
+		machineARNs = append(machineARNs, *m.SM.StateMachineArn())
+		executionARNs = append(executionARNs, *stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("states"), Resource: jsii.String("execution"),
+			ResourceName: jsii.String(*m.SM.StateMachineName() + ":*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}))
+	}
+	sort.Strings(machineARNs)
+	table := *stack.ToJsonString(arns, nil)
+	for _, fn := range []*Function{f.Webhook, f.API, f.Approval, f.Events} {
+		fn.env(EnvStateMachines, table)
+	}
+	statement := func(sid string, actions, resources []string) awsiam.PolicyStatement {
+		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...),
+		})
+	}
+	taskResponse := []string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+	for _, fn := range f.All() {
+		var sts []awsiam.PolicyStatement
+		if fn != f.Webhook {
+			sts = append(sts, statement("AnswerTasks", taskResponse, machineARNs))
+		}
+		if fn == f.Webhook || fn == f.API {
+			sts = append(sts, statement("StartExecutions", []string{"states:StartExecution"}, machineARNs))
+			// StartExecution of a name that exists is answered by comparing inputs.
+			sts = append(sts, statement("DescribeExecutions", []string{"states:DescribeExecution"}, executionARNs))
+		}
+		if fn == f.API {
+			sts = append(sts, statement("StopExecutions", []string{"states:StopExecution"}, executionARNs))
+		}
+		if len(sts) == 0 {
+			continue
+		}
+		id := *fn.Fn.Node().Id() + "MachinePolicy"
+		awsiam.NewPolicy(stack, jsii.String(id), &awsiam.PolicyProps{
+			Roles: &[]awsiam.IRole{fn.Role}, Statements: &sts,
+		})
+	}
+}
+
+// grantDeclared lets the action function (and the default project) use the resources
+// the declarations name: CodeBuild projects, deploy and source buckets, functions to
+// invoke.
+func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *Data) {
+	set := func(get func(declared) []string) []string {
+		seen := map[string]bool{}
+		var out []string
+		for _, p := range pipelines {
+			for _, v := range get(p) {
+				if !seen[v] {
+					seen[v] = true
+					out = append(out, v)
+				}
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	arn := func(service, resource, name string, format awscdk.ArnFormat, global bool) string {
+		c := &awscdk.ArnComponents{Service: jsii.String(service), Resource: jsii.String(resource), ResourceName: jsii.String(name), ArnFormat: format}
+		if global {
+			c.Region, c.Account = jsii.String(""), jsii.String("")
+		}
+		return *stack.FormatArn(c)
+	}
+	var projects []string
+	for _, p := range set(func(p declared) []string { return p.Projects }) {
+		projects = append(projects, arn("codebuild", "project", p, awscdk.ArnFormat_SLASH_RESOURCE_NAME, false))
+	}
+	if len(projects) > 0 {
+		f.Action.allow("RunDeclaredProjects", []string{"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}, projects...)
+	}
+	var deploy, source []string
+	for _, b := range set(func(p declared) []string { return p.DeployBuckets }) {
+		deploy = append(deploy, arn("s3", b, "*", awscdk.ArnFormat_SLASH_RESOURCE_NAME, true))
+	}
+	if len(deploy) > 0 {
+		f.Action.allow("DeployToDeclaredBuckets", []string{"s3:PutObject", "s3:DeleteObject"}, deploy...)
+	}
+	for _, b := range set(func(p declared) []string { return p.SourceBuckets }) {
+		source = append(source, arn("s3", b, "*", awscdk.ArnFormat_SLASH_RESOURCE_NAME, true))
+	}
+	if len(source) > 0 {
+		f.Action.allow("ReadDeclaredSources", []string{"s3:GetObject", "s3:GetObjectVersion"}, source...)
+	}
+	var fns []string
+	for _, n := range set(func(p declared) []string { return p.Functions }) {
+		fns = append(fns, arn("lambda", "function", n, awscdk.ArnFormat_COLON_RESOURCE_NAME, false))
+	}
+	if len(fns) > 0 {
+		f.Action.allow("InvokeDeclaredFunctions", []string{"lambda:InvokeFunction"}, fns...)
+	}
+}
