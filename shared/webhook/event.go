@@ -26,13 +26,15 @@ type gitUser struct {
 }
 
 type commit struct {
-	ID       string   `json:"id"`
-	Message  string   `json:"message"`
-	URL      string   `json:"url"`
-	Author   gitUser  `json:"author"`
-	Added    []string `json:"added"`
-	Removed  []string `json:"removed"`
-	Modified []string `json:"modified"`
+	ID      string  `json:"id"`
+	Message string  `json:"message"`
+	URL     string  `json:"url"`
+	Author  gitUser `json:"author"`
+	// The file lists stay raw until a file-path filter needs them: most deliveries
+	// never read them, and they are most of a push's bytes.
+	Added    json.RawMessage `json:"added"`
+	Removed  json.RawMessage `json:"removed"`
+	Modified json.RawMessage `json:"modified"`
 }
 
 type pushPayload struct {
@@ -156,7 +158,35 @@ type change struct {
 	branch       string // the branch the revision is on (push to a branch; pull request head)
 	action       string // pull_request action, or created/forced for a push
 	pr           int
-	truncate     string // why ChangedFiles may be incomplete
+	truncate     string // why the files listed may be incomplete
+	commits      []commit
+}
+
+// listedFiles returns the files the push's commits list as added, removed or modified;
+// why says, when the list may be incomplete, why.
+func (c *change) listedFiles() (files []string, why string) {
+	seen := map[string]bool{}
+	for _, cm := range c.commits {
+		for _, raw := range []json.RawMessage{cm.Added, cm.Removed, cm.Modified} {
+			var l []string
+			if len(raw) == 0 || string(raw) == "null" {
+				continue
+			}
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return nil, "a commit's file list cannot be read"
+			}
+			for _, f := range l {
+				if !seen[f] {
+					seen[f] = true
+					files = append(files, f)
+				}
+			}
+		}
+	}
+	if len(files) >= maxListedFiles {
+		return nil, fmt.Sprintf("the push lists %d changed files, GitHub's limit", len(files))
+	}
+	return files, ""
 }
 
 func parsePush(b []byte) (change, error) {
@@ -217,22 +247,10 @@ func parsePush(b []byte) (change, error) {
 	if p.Before != "" && p.Before != zeroSHA && isSHA(p.Before) {
 		c.base = p.Before
 	}
-	files := map[string]bool{}
-	for _, cm := range p.Commits {
-		for _, l := range [][]string{cm.Added, cm.Removed, cm.Modified} {
-			for _, f := range l {
-				files[f] = true
-			}
-		}
-	}
-	for f := range files {
-		c.event.ChangedFiles = append(c.event.ChangedFiles, f)
-	}
+	c.commits = p.Commits
 	switch {
 	case len(p.Commits) >= maxListedCommits:
 		c.truncate = fmt.Sprintf("the push lists %d commits, GitHub's limit", len(p.Commits))
-	case len(files) >= maxListedFiles:
-		c.truncate = fmt.Sprintf("the push lists %d changed files, GitHub's limit", len(files))
 	case len(p.Commits) == 0:
 		// A created branch or tag, or a forced push back to an older commit: no commit
 		// is new, so the payload says nothing of what the ref now holds.

@@ -158,6 +158,26 @@ func TestChangedFilesOfTruncatedPushes(t *testing.T) {
 			t.Errorf("note: got %q, want it to say no token is configured", det.Note)
 		}
 	})
+	t.Run("3000 files listed: fire and say so", func(t *testing.T) {
+		e := newEnv(t)
+		e.installAll(t)
+		var files []string
+		for i := range 3000 {
+			files = append(files, fmt.Sprintf("docs/page-%d.txt", i))
+		}
+		var p map[string]any
+		json.Unmarshal(truncatedPush(files...), &p)
+		p["commits"] = p["commits"].([]any)[:1] // one commit: only the file count is at the limit
+		body, _ := json.Marshal(p)
+		d := e.svc.Handle(context.Background(), e.signed("push", "t5", body))
+		if len(d.Executions) != 2 {
+			t.Fatalf("got %+v, want gcb and gcb-src started", d)
+		}
+		x, _ := e.Store.GetExecution(context.Background(), "gcb-src", webhook.ExecutionID("t5", "gcb-src"))
+		if det, _ := webhook.ParseTriggerDetail(x.Trigger); !strings.Contains(det.Note, "3000 changed files") {
+			t.Errorf("note: got %q", det.Note)
+		}
+	})
 	t.Run("compare API fails: fire and say so", func(t *testing.T) {
 		_, gh := newFakeGitHub(t) // knows no comparison: 404
 		e := newEnv(t, func(d *webhook.Deps) { d.Files = gh })

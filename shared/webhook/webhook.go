@@ -255,11 +255,12 @@ func (s *Service) Handle(ctx context.Context, r Request) Decision {
 type plan struct {
 	pipeline string
 	fires    []pipeline.Fire
-	v2       bool // a trigger of the declaration fired (WebhookV2), not a default
+	v2       bool   // a trigger of the declaration fired (WebhookV2), not a default
+	note     string // for the trigger detail: why file-path filters fired blind
 }
 
 func (s *Service) run(ctx context.Context, delivery, event string, c change) Decision {
-	plans, note, err := s.match(ctx, c)
+	plans, err := s.match(ctx, c)
 	if err != nil {
 		s.d.Logger.ErrorContext(ctx, "webhook: match pipelines", "delivery", delivery, "err", err)
 		return answer(http.StatusInternalServerError, "could not read the installed pipelines")
@@ -281,7 +282,7 @@ func (s *Service) run(ctx context.Context, delivery, event string, c change) Dec
 		s.d.Logger.ErrorContext(ctx, "webhook: record delivery", "delivery", delivery, "err", err)
 		return answer(http.StatusInternalServerError, "could not record the delivery")
 	}
-	started, failed := s.startAll(ctx, delivery, event, c, note, plans, duplicate)
+	started, failed := s.startAll(ctx, delivery, event, c, plans, duplicate)
 	d := Decision{Status: http.StatusOK, Executions: started}
 	switch {
 	case failed > 0:
@@ -297,7 +298,7 @@ func (s *Service) run(ctx context.Context, delivery, event string, c change) Dec
 
 // startAll starts the execution of each plan, a few at a time. For a duplicate it first
 // looks for the execution, and starts only one missing.
-func (s *Service) startAll(ctx context.Context, delivery, event string, c change, note string, plans []plan, duplicate bool) ([]Started, int) {
+func (s *Service) startAll(ctx context.Context, delivery, event string, c change, plans []plan, duplicate bool) ([]Started, int) {
 	results := make([]*core.Execution, len(plans))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -306,7 +307,7 @@ func (s *Service) startAll(ctx context.Context, delivery, event string, c change
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = s.startOne(ctx, delivery, event, c, note, p, duplicate)
+			results[i] = s.startOne(ctx, delivery, event, c, p, duplicate)
 		}()
 	}
 	wg.Wait()
@@ -327,7 +328,7 @@ func (s *Service) startAll(ctx context.Context, delivery, event string, c change
 
 // startOne returns the execution, an empty one when the pipeline cannot start (deleted
 // meanwhile, invalid variables), or nil when it failed and a redelivery should retry.
-func (s *Service) startOne(ctx context.Context, delivery, event string, c change, note string, p plan, duplicate bool) *core.Execution {
+func (s *Service) startOne(ctx context.Context, delivery, event string, c change, p plan, duplicate bool) *core.Execution {
 	id := ExecutionID(delivery, p.pipeline)
 	if duplicate {
 		e, err := s.d.Executions.GetExecution(ctx, p.pipeline, id)
@@ -342,7 +343,7 @@ func (s *Service) startOne(ctx context.Context, delivery, event string, c change
 	}
 	req := execution.StartRequest{
 		Pipeline: p.pipeline, ID: id,
-		Trigger: core.Trigger{Type: core.TriggerWebhook, Detail: c.detail(delivery, event, note).String()},
+		Trigger: core.Trigger{Type: core.TriggerWebhook, Detail: c.detail(delivery, event, p.note).String()},
 	}
 	if p.v2 {
 		req.Trigger.Type = core.TriggerWebhookV2
@@ -370,15 +371,16 @@ func (s *Service) startOne(ctx context.Context, delivery, event string, c change
 	return &e
 }
 
-// match returns the pipelines the change starts, in name order, and a note for the
-// trigger detail when file-path filters fired on unknown files.
-func (s *Service) match(ctx context.Context, c change) ([]plan, string, error) {
+// match returns the pipelines the change starts, in name order.
+func (s *Service) match(ctx context.Context, c change) ([]plan, error) {
 	ps, err := s.pipelines(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
+	// First pass: file criteria count as met; the changed files are read (or asked
+	// for) only when a file-path filter decided a match.
 	ev := c.event
-	ev.FilesUnknown = c.truncate != ""
+	ev.FilesUnknown = true
 	type cand struct {
 		name  string
 		decl  *pipeline.Declaration
@@ -396,11 +398,11 @@ func (s *Service) match(ctx context.Context, c change) ([]plan, string, error) {
 			continue
 		}
 		cands = append(cands, cand{p.Name, d, fires})
-		needFiles = needFiles || (ev.FilesUnknown && usesFiles(d, fires))
+		needFiles = needFiles || usesFiles(d, fires)
 	}
 	note := ""
 	if needFiles {
-		files, why := s.completeFiles(ctx, c)
+		files, why := s.changedFiles(ctx, c)
 		if why == "" {
 			ev.ChangedFiles, ev.FilesUnknown = files, false
 		} else {
@@ -417,15 +419,15 @@ func (s *Service) match(ctx context.Context, c change) ([]plan, string, error) {
 			continue
 		}
 		p := plan{pipeline: cd.name, fires: fires}
+		if needFiles && ev.FilesUnknown && usesFiles(cd.decl, fires) {
+			p.note = note
+		}
 		for _, f := range fires {
 			p.v2 = p.v2 || f.Trigger >= 0
 		}
 		plans = append(plans, p)
 	}
-	if !needFiles || !ev.FilesUnknown {
-		note = ""
-	}
-	return plans, note, nil
+	return plans, nil
 }
 
 // pipelines returns the installed pipelines, read at most once per PipelinesTTL.
@@ -454,8 +456,16 @@ func (s *Service) pipelines(ctx context.Context) ([]core.Pipeline, error) {
 	return ps, nil
 }
 
-// completeFiles asks Files for the changed files; why says, when it could not, why not.
-func (s *Service) completeFiles(ctx context.Context, c change) ([]string, string) {
+// changedFiles returns the files the change touches: those the push lists when the
+// list is complete, else those Files finds; why says, when neither could, why not.
+func (s *Service) changedFiles(ctx context.Context, c change) ([]string, string) {
+	if c.truncate == "" {
+		files, why := c.listedFiles()
+		if why == "" {
+			return files, ""
+		}
+		c.truncate = why
+	}
 	switch {
 	case s.d.Files == nil:
 		return nil, c.truncate + ", and no GitHub token is configured to ask GitHub"
