@@ -1,11 +1,10 @@
-// Package handler is the webhook Lambda behind API Gateway's POST /webhooks/github
-// route (HTTP API, payload format 2.0): it hands each GitHub delivery to the webhook
-// service and returns its decision. handler.go only translates events. main.go, which
-// builds the service over the AWS adapters (DynamoDB stores, the Step Functions engine)
-// and calls lambda.StartHandlerFunc(handler{intake: svc}.Handle), comes with those
-// adapters and makes this directory package main; until then it is a plain package, so
-// that `go build ./...` stays green.
-package handler
+// Command webhook is the Lambda behind API Gateway's POST /webhooks/github route (HTTP
+// API, payload format 2.0): it hands each GitHub delivery to the webhook service and
+// returns its decision. handler.go only translates events. main.go — read the
+// configuration, build the service over the AWS adapters (DynamoDB stores, the Step
+// Functions engine), lambda.StartHandlerFunc(handler{intake: svc}.Handle) — comes with
+// the AWS wiring, as for the other functions.
+package main
 
 import (
 	"context"
