@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 
@@ -15,28 +16,38 @@ import (
 	"github.com/relais-ci/relais/shared/core/coretest"
 )
 
-// client returns an SDK client of a minidyn server (the stand-in for DynamoDB) that
-// lives as long as t: the real SDK builds and parses every request.
-func client(t *testing.T) *dynamodb.Client {
-	t.Helper()
+// endpoint is the URL of the minidyn server (the stand-in for DynamoDB) that every test
+// of the package shares, each on tables of its own. One server for the whole run:
+// closing httptest servers between tests now and then broke a later client's connection
+// in the middle of a response ("use of closed network connection").
+var endpoint string
+
+func TestMain(m *testing.M) {
 	srv := httptest.NewServer(server.NewServer())
-	t.Cleanup(srv.Close)
+	endpoint = srv.URL
+	code := m.Run()
+	srv.Close()
+	os.Exit(code)
+}
+
+// client returns an SDK client of the shared minidyn server: the real SDK builds and
+// parses every request.
+func client() *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:                          "us-east-1",
-		BaseEndpoint:                    aws.String(srv.URL),
+		BaseEndpoint:                    aws.String(endpoint),
 		Credentials:                     credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
 		DisableValidateResponseChecksum: true,
-		// The SDK's standard retries, as in production: on this shared machine a
-		// response is now and then cut off ("use of closed network connection").
+		RetryMaxAttempts:                1,
 	})
 }
 
 var tables atomic.Int64
 
-// open returns a Store on a new table of a minidyn server, for one test.
+// open returns a Store on a new table, for one test.
 func open(t *testing.T, opts ...Option) *Store {
 	t.Helper()
-	c := client(t)
+	c := client()
 	name := fmt.Sprintf("relais-%d", tables.Add(1))
 	if err := CreateTable(t.Context(), c, name); err != nil {
 		t.Fatalf("create table: %v", err)
