@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,23 @@ import (
 
 // DefaultAPIURL is GitHub's REST API.
 const DefaultAPIURL = "https://api.github.com"
+
+// EnvGitHubToken is the environment variable that may hold the GitHub token.
+const EnvGitHubToken = "RELAIS_GITHUB_TOKEN"
+
+// LoadToken reads a GitHub token from a file (surrounding space trimmed) or, when path
+// is "", from RELAIS_GITHUB_TOKEN. "" with no error means no token: no commit
+// statuses, and no changed files beyond what deliveries list.
+func LoadToken(path string) (string, error) {
+	if path == "" {
+		return strings.TrimSpace(os.Getenv(EnvGitHubToken)), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read GitHub token file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
 
 // GitHub is a small client of GitHub's REST API: the compare endpoint (changed files of
 // a push or pull request) and commit statuses. It holds a token: its String never shows

@@ -105,3 +105,20 @@ func TestSecretsFromFileAndEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(path, []byte("  ghp_x\n"), 0o600)
+	if tok, err := webhook.LoadToken(path); err != nil || tok != "ghp_x" {
+		t.Errorf("file: got %q, %v", tok, err)
+	}
+	t.Setenv(webhook.EnvGitHubToken, "ghp_y")
+	if tok, err := webhook.LoadToken(""); err != nil || tok != "ghp_y" {
+		t.Errorf("environment: got %q, %v", tok, err)
+	}
+	var none *webhook.GitHub
+	svc := webhook.New(webhook.Deps{Files: none, Secrets: webhook.NewSecrets("s")})
+	if svc.Ready() != nil {
+		t.Error("Ready with a secret: got an error")
+	}
+}

@@ -165,6 +165,9 @@ func New(d Deps) *Service {
 	if d.DeliveryTTL <= 0 {
 		d.DeliveryTTL = 7 * 24 * time.Hour
 	}
+	if g, ok := d.Files.(*GitHub); ok && g == nil {
+		d.Files = nil // a nil *GitHub in the interface: no token
+	}
 	if d.StartTimeout <= 0 {
 		d.StartTimeout = time.Minute
 	}
