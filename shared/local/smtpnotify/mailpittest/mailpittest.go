@@ -2,10 +2,12 @@
 // (github.com/axllent/mailpit), pinned to Version, started on free loopback ports and
 // read back through its HTTP API.
 //
-// The binary is found, in order: at $RELAIS_MAILPIT (what `make tools-go` installs);
-// in the user cache dir (relais/tools/mailpit-<Version>/mailpit); else it is installed
-// there with `go install github.com/axllent/mailpit@<Version>` (about 30 s, through the
-// Go module proxy only). With -short a missing binary skips the test instead.
+// The binary is $RELAIS_MAILPIT (what `make tools-go` installs and exports), or else
+// <user cache dir>/relais/tools/mailpit-<Version>/mailpit. When it is missing the first
+// test installs it there with `go install github.com/axllent/mailpit@<Version>` (about
+// 30 s, up to minutes on a busy machine; it needs only the Go module proxy), under a file
+// lock so that parallel test binaries install once. With -short a missing binary skips
+// the test instead.
 package mailpittest
 
 import (
@@ -32,27 +34,24 @@ const Module = "github.com/axllent/mailpit"
 // Binary returns the path of the mailpit binary, installing it if need be.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("RELAIS_MAILPIT"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("RELAIS_MAILPIT=%s: %v", p, err)
+	bin := os.Getenv("RELAIS_MAILPIT")
+	if bin == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
 		}
-		return p
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "relais", "tools", "mailpit-"+Version)
-	bin := filepath.Join(dir, "mailpit")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
+		bin = filepath.Join(cache, "relais", "tools", "mailpit-"+Version, "mailpit")
+		if runtime.GOOS == "windows" {
+			bin += ".exe"
+		}
 	}
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
 	if testing.Short() {
-		t.Skipf("mailpit is not installed (go install %s@%s, or make tools-go) and -short is set", Module, Version)
+		t.Skipf("mailpit is not installed at %s (make tools-go) and -short is set", bin)
 	}
+	dir := filepath.Dir(bin)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("install mailpit: %v", err)
 	}
@@ -79,6 +78,9 @@ func Binary(t testing.TB) string {
 	t.Logf("installing mailpit %s into %s (go install, about 30 s)", Version, dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go install %s@%s: %v\n%s", Module, Version, err, out)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("go install %s@%s did not make %s: %v", Module, Version, bin, err)
 	}
 	return bin
 }
