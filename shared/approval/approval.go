@@ -73,6 +73,16 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	// One request per person, however often they are listed.
+	var approvers []string
+	seen := map[string]bool{}
+	for _, a := range d.Approvers {
+		if a = strings.TrimSpace(a); a != "" && !seen[strings.ToLower(a)] {
+			seen[strings.ToLower(a)] = true
+			approvers = append(approvers, a)
+		}
+	}
+	d.Approvers = approvers
 	return &Service{d: d}
 }
 

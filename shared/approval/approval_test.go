@@ -297,7 +297,7 @@ func TestBadPolicyFailsTheAction(t *testing.T) {
 }
 
 func TestRequestNotifiesEachApproverWithTheirLinks(t *testing.T) {
-	f := newFixture(t, "alice@example.com", "bob@example.com")
+	f := newFixture(t, "alice@example.com", "bob@example.com", " Alice@example.com")
 	a := f.request(t, map[string]string{"CustomData": `<script>alert("x")</script> & ship?`, "ExternalEntityLink": "javascript:alert(1)"}, core.Trigger{})
 	if len(f.sent) != 2 {
 		t.Fatalf("got %d notifications, want one per approver", len(f.sent))

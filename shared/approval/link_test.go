@@ -139,3 +139,30 @@ func TestKeyFile(t *testing.T) {
 		t.Errorf("a bad line: got %v, want an error that does not echo it", err)
 	}
 }
+
+// FuzzVerify: whatever a link's query holds, Verify does not panic, and accepts only
+// what the signer made.
+func FuzzVerify(f *testing.F) {
+	l, err := NewLinks("https://relais.example.com", []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	good := l.Query(Link{ApprovalID: "a1", Page: PageApprove, Recipient: "alice@example.com", Expires: now.Add(time.Hour)})
+	f.Add("a1", good.Encode())
+	f.Add("a1", "page=reject&to=x&exp=99999999999&sig=")
+	f.Add("", "page=approve&page=approve")
+	f.Fuzz(func(t *testing.T, id, rawQuery string) {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return
+		}
+		k, err := l.Verify(id, q, now)
+		if err != nil {
+			return
+		}
+		if l.Signature(k) != q.Get("sig") || k.ApprovalID != id {
+			t.Fatalf("accepted %q %q as %+v", id, rawQuery, k)
+		}
+	})
+}
