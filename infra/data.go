@@ -14,6 +14,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/relais-ci/relais/shared/approval"
 	"github.com/relais-ci/relais/shared/aws/dynamostore"
 )
 
@@ -150,8 +151,14 @@ func newTopic(stack awscdk.Stack, cfg config) awssns.Topic {
 		// account publish (the action function).
 		MasterKey: awskms.Alias_FromAliasName(stack, jsii.String("SnsManagedKey"), jsii.String("alias/aws/sns")),
 	})
+	// Each approver gets a message with links of their own (signed for them): the
+	// subscription passes only the messages whose recipient attribute names them.
 	for _, e := range cfg.ApproverEmails {
-		t.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), nil))
+		t.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), &awssnssubscriptions.EmailSubscriptionProps{
+			FilterPolicy: &map[string]awssns.SubscriptionFilter{
+				approval.AttrRecipient: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{Allowlist: jsii.Strings(e)}),
+			},
+		}))
 	}
 	return t
 }

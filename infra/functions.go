@@ -167,57 +167,54 @@ func (f *Functions) setAPIURL(api *API) {
 	f.Webhook.env(EnvAPIURL, url)
 }
 
-// grantMachines lets the functions drive the state machines: the webhook and the API
-// start (and the API stops) executions; the gate, action, API,
-// approval and events functions answer callback tasks.
-//
-// The machines name the gate and action functions, so those two must not depend on the
-// machines: their statements go in a policy of their own (the functions do not wait for
-// it; nothing invokes them before the machines exist), and they get no machine table
-// (they only answer tokens).
-func (f *Functions) grantMachines(stack awscdk.Stack, machines []*Machine) {
-	if len(machines) == 0 {
-		return
+// grantMachines lets the functions drive the state machines, found by name (the
+// prefix and the pipeline's name, as sfnengine names them): the webhook and the API
+// start executions, the API stops them and creates and updates the machines of
+// pipelines installed through it; every function but the webhook answers callback
+// tasks. These statements name machines by ARN, not by reference: the machines refer to
+// the gate and action functions, which must not depend on them.
+func (f *Functions) grantMachines(stack awscdk.Stack, ms *Machines) {
+	for _, fn := range f.All() {
+		fn.env(EnvAccount, *awscdk.Aws_ACCOUNT_ID())
+		fn.env(EnvMachinePrefix, ms.Prefix)
+		fn.env(EnvMachineRole, *ms.Role.RoleArn())
 	}
-	arns := map[string]*string{}
-	var machineARNs, executionARNs []string
-	for _, m := range machines {
-		arns[m.Pipeline] = m.SM.StateMachineArn()
-		machineARNs = append(machineARNs, *m.SM.StateMachineArn())
-		executionARNs = append(executionARNs, *stack.FormatArn(&awscdk.ArnComponents{
-			Service: jsii.String("states"), Resource: jsii.String("execution"),
-			ResourceName: jsii.String(*m.SM.StateMachineName() + ":*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
-		}))
-	}
-	sort.Strings(machineARNs)
-	table := *stack.ToJsonString(arns, nil)
 	for _, fn := range []*Function{f.Webhook, f.API, f.Approval, f.Events} {
-		fn.env(EnvStateMachines, table)
+		fn.env(EnvGateFunction, *f.Gate.Fn.FunctionArn())
+		fn.env(EnvActionFunction, *f.Action.Fn.FunctionArn())
 	}
+	f.API.env(EnvMachineLogs, *ms.Logs.LogGroupArn())
+
 	statement := func(sid string, actions, resources []string) awsiam.PolicyStatement {
 		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...),
 		})
 	}
+	// Every machine of the stack, those installed through the API too, carries the prefix.
+	allMachines := []string{ms.arn(stack, ms.Prefix+"*", false)}
+	allExecutions := []string{ms.arn(stack, ms.Prefix+"*", true)}
 	taskResponse := []string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
 	for _, fn := range f.All() {
 		var sts []awsiam.PolicyStatement
 		if fn != f.Webhook {
-			sts = append(sts, statement("AnswerTasks", taskResponse, machineARNs))
+			sts = append(sts, statement("AnswerTasks", taskResponse, allMachines))
 		}
-		if fn == f.Webhook || fn == f.API {
-			sts = append(sts, statement("StartExecutions", []string{"states:StartExecution"}, machineARNs))
-			// StartExecution of a name that exists is answered by comparing inputs.
-			sts = append(sts, statement("DescribeExecutions", []string{"states:DescribeExecution"}, executionARNs))
-		}
-		if fn == f.API {
-			sts = append(sts, statement("StopExecutions", []string{"states:StopExecution"}, executionARNs))
+		switch fn {
+		case f.Webhook:
+			sts = append(sts, statement("StartExecutions", []string{"states:StartExecution"}, allMachines),
+				// StartExecution of a name that exists is answered by comparing inputs.
+				statement("DescribeExecutions", []string{"states:DescribeExecution"}, allExecutions))
+		case f.API:
+			sts = append(sts,
+				statement("StartExecutions", []string{"states:StartExecution"}, allMachines),
+				statement("DescribeStopExecutions", []string{"states:DescribeExecution", "states:StopExecution"}, allExecutions),
+				statement("InstallMachines", []string{"states:CreateStateMachine", "states:UpdateStateMachine"}, allMachines),
+				statement("PassMachineRole", []string{"iam:PassRole"}, []string{*ms.Role.RoleArn()}))
 		}
 		if len(sts) == 0 {
 			continue
 		}
-		id := *fn.Fn.Node().Id() + "MachinePolicy"
-		awsiam.NewPolicy(stack, jsii.String(id), &awsiam.PolicyProps{
+		awsiam.NewPolicy(stack, jsii.String(*fn.Fn.Node().Id()+"MachinePolicy"), &awsiam.PolicyProps{
 			Roles: &[]awsiam.IRole{fn.Role}, Statements: &sts,
 		})
 	}

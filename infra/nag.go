@@ -48,9 +48,11 @@ const (
 		"access is scoped to the objects of the artifact bucket, with only the object actions each role needs."
 	whyExecutions = "Execution names are the pipeline execution ids, chosen at run time: " +
 		"StopExecution and DescribeExecution are scoped to the executions of Relais's own state machines."
+	whyPrefixed = "Pipelines installed through the API (CreatePipeline) get a state machine at run time: " +
+		"the API function may create and update only machines whose names start with this stack's prefix."
 	whyDeployBuckets = "S3 deploy actions write the artifact's files, whose keys come from its contents, " +
 		"into the buckets the pipeline declarations name: scoped to those buckets' objects, PutObject and DeleteObject only."
-	whyMachineRole = "Added by CDK for Step Functions logging and X-Ray: the CloudWatch Logs delivery actions " +
+	whyMachineRole = "Step Functions logging and X-Ray: the CloudWatch Logs delivery actions " +
 		"(CreateLogDelivery, PutResourcePolicy, DescribeLogGroups...) and xray:PutTraceSegments/PutTelemetryRecords/" +
 		"GetSampling* support no resource-level permissions, so AWS documents Resource * for them."
 	whyNoAuthorizer = "Each route authenticates in its function, as its protocol requires: GitHub deliveries by " +
@@ -82,14 +84,14 @@ func suppress(r *Relais) {
 	}
 	nag(f.Action.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyDeployBuckets,
 		appliesTo: []string{"/^Resource::arn:<AWS::Partition>:s3:::[^*<>]+\\/\\*$/"}})
-	executions := "/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<Pipeline[A-Za-z0-9]+\\.Name>:\\*$/"
+	executions := "/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[^:]+:\\*$/"
+	prefixed := "/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:[^*]+\\*$/"
 	for _, c := range *r.Node().Children() {
 		if strings.HasSuffix(*c.Node().Id(), "MachinePolicy") {
-			nag(c, true, suppression{id: "AwsSolutions-IAM5", reason: whyExecutions, appliesTo: []string{executions}})
+			nag(c, true, suppression{id: "AwsSolutions-IAM5", reason: whyExecutions, appliesTo: []string{executions}},
+				suppression{id: "AwsSolutions-IAM5", reason: whyPrefixed, appliesTo: []string{prefixed}})
 		}
 	}
-	for _, m := range r.Machines {
-		nag(m.SM.Role(), true, suppression{id: "AwsSolutions-IAM5", reason: whyMachineRole, appliesTo: []string{"Resource::*"}})
-	}
+	nag(r.Machines.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyMachineRole, appliesTo: []string{"Resource::*"}})
 	nag(r.API.Api, true, suppression{id: "AwsSolutions-APIG4", reason: whyNoAuthorizer})
 }

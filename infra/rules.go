@@ -12,7 +12,7 @@ import (
 
 // newRules routes the events the events function handles: the end of builds of the
 // projects Relais runs, and abnormal ends of its machines' executions.
-func newRules(stack awscdk.Stack, d *Data, f *Functions, machines []*Machine, pipelines []declared) {
+func newRules(stack awscdk.Stack, d *Data, f *Functions, ms *Machines, pipelines []declared) {
 	projects := []*string{d.Project.Ref()}
 	seen := map[string]bool{}
 	for _, p := range pipelines {
@@ -41,13 +41,8 @@ func newRules(stack awscdk.Stack, d *Data, f *Functions, machines []*Machine, pi
 		},
 		Targets: &[]awsevents.IRuleTarget{target()},
 	})
-	if len(machines) == 0 {
-		return
-	}
-	var arns []*string
-	for _, m := range machines {
-		arns = append(arns, m.SM.StateMachineArn())
-	}
+	// Every machine of the stack, those installed through the API too, carries the prefix.
+	machines := []any{map[string]any{"prefix": ms.arn(stack, ms.Prefix, false)}}
 	awsevents.NewRule(stack, jsii.String("ExecutionStatusChangeRule"), &awsevents.RuleProps{
 		Description: jsii.String("Executions of Relais's state machines that ended abnormally: free their stages"),
 		EventPattern: &awsevents.EventPattern{
@@ -55,7 +50,7 @@ func newRules(stack awscdk.Stack, d *Data, f *Functions, machines []*Machine, pi
 			DetailType: jsii.Strings("Step Functions Execution Status Change"),
 			Detail: &map[string]interface{}{
 				"status":          []string{"FAILED", "ABORTED", "TIMED_OUT"},
-				"stateMachineArn": arns,
+				"stateMachineArn": machines,
 			},
 		},
 		Targets: &[]awsevents.IRuleTarget{target()},

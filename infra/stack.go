@@ -44,7 +44,13 @@ const (
 const (
 	EnvTable            = "RELAIS_TABLE"
 	EnvArtifactBucket   = "RELAIS_ARTIFACT_BUCKET"
-	EnvStateMachines    = "RELAIS_STATE_MACHINES" // JSON object: pipeline name → state machine ARN
+	EnvAccount          = "RELAIS_ACCOUNT"
+	EnvMachinePrefix    = "RELAIS_MACHINE_PREFIX" // sfnengine.Config.NamePrefix
+	EnvMachineRole      = "RELAIS_MACHINE_ROLE_ARN"
+	EnvMachineLogs      = "RELAIS_MACHINE_LOG_GROUP_ARN"
+	EnvGateFunction     = "RELAIS_GATE_FUNCTION_ARN"
+	EnvActionFunction   = "RELAIS_ACTION_FUNCTION_ARN"
+	EnvApprovers        = "RELAIS_APPROVERS" // comma-separated: who gets approval links
 	EnvApprovalTopic    = "RELAIS_APPROVAL_TOPIC"
 	EnvWebhookSecret    = "RELAIS_WEBHOOK_SECRET_ARN"
 	EnvGitHubToken      = "RELAIS_GITHUB_TOKEN_SECRET_ARN"
@@ -73,7 +79,7 @@ type Relais struct {
 	awscdk.Stack
 	Data      *Data
 	Functions *Functions
-	Machines  []*Machine
+	Machines  *Machines
 	API       *API
 }
 
@@ -105,15 +111,17 @@ func newRelais(scope constructs.Construct, id string, props *RelaisStackProps) *
 	r := &Relais{Stack: stack}
 	r.Data = newData(stack, cfg)
 	r.Functions = newFunctions(stack, cfg, r.Data)
+	r.Functions.Action.env(EnvApprovers, strings.Join(cfg.ApproverEmails, ","))
+	r.Machines = newMachines(stack, r.Functions)
 	for _, p := range pipelines {
-		r.Machines = append(r.Machines, newMachine(stack, p, r.Functions))
+		r.Machines.add(stack, p, r.Functions)
 	}
 	r.Functions.grantMachines(stack, r.Machines)
 	r.Functions.grantDeclared(stack, pipelines, r.Data)
 	r.API = newAPI(stack, r.Functions)
 	r.Functions.setAPIURL(r.API)
 	newRules(stack, r.Data, r.Functions, r.Machines, pipelines)
-	newAlarms(stack, r.Functions, r.Machines)
+	newAlarms(stack, r.Functions, r.Machines.List)
 	newOutputs(stack, r)
 	suppress(r)
 	return r

@@ -161,8 +161,8 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::SecretsManager::Secret":      4,
 		// 6 function error alarms, 3 per machine (failed, timed out, aborted).
 		"AWS::CloudWatch::Alarm": 6 + 3*machines,
-		// One per function, the build project, the API's access logs, one per machine.
-		"AWS::Logs::LogGroup": 6 + 1 + 1 + machines,
+		// One per function, the build project, the API's access logs, the machines'.
+		"AWS::Logs::LogGroup": 6 + 1 + 1 + 1,
 	}
 	for typ, n := range want {
 		check(t, typ, func() { s.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n))) })
@@ -197,9 +197,11 @@ func TestFunctions(t *testing.T) {
 	}
 	// The task functions are named by the machines and must not depend on them.
 	for _, fn := range []*Function{s.stack.Functions.Gate, s.stack.Functions.Action} {
-		props := s.resources("AWS::Lambda::Function")[logicalID(s, fn.Fn.Node().DefaultChild())]
-		if strings.Contains(asJSON(props), "StateMachine") || strings.Contains(asJSON(props), "Pipeline") {
-			t.Errorf("%s function refers to a state machine: %s", fn.Name, asJSON(props))
+		props := asJSON(s.resources("AWS::Lambda::Function")[logicalID(s, fn.Fn.Node().DefaultChild())])
+		for id := range s.resources("AWS::StepFunctions::StateMachine") {
+			if strings.Contains(props, `"`+id+`"`) {
+				t.Errorf("%s function refers to state machine %s: %s", fn.Name, id, props)
+			}
 		}
 	}
 }
@@ -320,7 +322,11 @@ func TestTopicAndSecrets(t *testing.T) {
 		if sub["Protocol"] != "email" {
 			t.Errorf("got subscription protocol %v, want email", sub["Protocol"])
 		}
-		emails = append(emails, sub["Endpoint"].(string))
+		email := sub["Endpoint"].(string)
+		emails = append(emails, email)
+		if got, want := asJSON(sub["FilterPolicy"]), `{"recipient":["`+email+`"]}`; got != want {
+			t.Errorf("subscription of %s: got filter %s, want %s", email, got, want)
+		}
 	}
 	sort.Strings(emails)
 	if diff := cmp.Diff(testEmails, emails); diff != "" {
@@ -374,12 +380,15 @@ func TestStateMachines(t *testing.T) {
 			continue
 		}
 		got := map[string]any{
+			"Name": p["StateMachineName"], "Role": p["RoleArn"],
 			"Type": p["StateMachineType"], "Tracing": p["TracingConfiguration"],
 			"Level": p["LoggingConfiguration"].(map[string]any)["Level"],
 			"Data":  p["LoggingConfiguration"].(map[string]any)["IncludeExecutionData"],
 			"Subst": p["DefinitionSubstitutions"],
 		}
 		want := map[string]any{
+			"Name": s.stack.Machines.Prefix + decl.Name,
+			"Role": map[string]any{"Fn::GetAtt": []any{logicalID(s, s.stack.Machines.Role.Node().DefaultChild()), "Arn"}},
 			"Type": "STANDARD", "Tracing": map[string]any{"Enabled": true}, "Level": "ALL", "Data": false,
 			"Subst": map[string]any{
 				"GateFunction":   map[string]any{"Fn::GetAtt": []any{gate, "Arn"}},
