@@ -245,13 +245,13 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request, link approval.Li
 	a := st.Approval
 	switch {
 	case a.Status == core.ApprovalExpired:
-		h.render(w, http.StatusGone, p.with("Approval expired", fmt.Errorf("this approval timed out at %s; nothing can be decided any more", p.When(a.ExpiresAt)), "bad"))
+		h.render(w, http.StatusGone, p.with("Approval expired", fmt.Errorf("This approval timed out at %s; nothing can be decided any more", p.When(a.ExpiresAt)), "bad"))
 	case a.Status == core.ApprovalSuperseded:
-		h.render(w, http.StatusGone, p.with("Approval no longer needed", errors.New("the pipeline execution went on without this approval (it was stopped or superseded); nothing was decided"), "bad"))
+		h.render(w, http.StatusGone, p.with("Approval no longer needed", errors.New("The pipeline execution went on without this approval (it was stopped or superseded); nothing was decided"), "bad"))
 	case !st.Pending():
-		h.render(w, http.StatusConflict, p.with("Already decided", fmt.Errorf("this approval was already %s by %s; this link does nothing any more", strings.ToLower(string(a.Status)), a.DecidedBy), "bad"))
+		h.render(w, http.StatusConflict, p.with("Already decided", fmt.Errorf("This approval was already %s by %s; this link does nothing any more", strings.ToLower(string(a.Status)), a.DecidedBy), "bad"))
 	case st.Voted(link.Recipient):
-		h.render(w, http.StatusConflict, p.with("Already approved", fmt.Errorf("you have already approved; %d more approval(s) from other people are needed", st.Missing()), "bad"))
+		h.render(w, http.StatusConflict, p.with("Already approved", fmt.Errorf("You have already approved; %d more approval(s) from other people are needed", st.Missing()), "bad"))
 	case link.Page == approval.PageApprove && st.MayApprove(link.Recipient) != nil:
 		h.render(w, http.StatusForbidden, p.with("Not allowed", st.MayApprove(link.Recipient), "bad"))
 	default:
@@ -273,15 +273,8 @@ func (p page) with(title string, why error, tone string) page {
 			msg = msg[:i]
 		}
 	}
-	p.Title, p.Message, p.Tone = title, upperFirst(msg)+".", tone
+	p.Title, p.Message, p.Tone = title, msg+".", tone
 	return p
-}
-
-func upperFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // sameOrigin refuses posts a browser marks as cross-site. A request without Origin or
