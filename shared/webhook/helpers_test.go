@@ -115,7 +115,10 @@ func decl(name string, src source) string {
 // testPipelines name the repositories of the real deliveries.
 var testPipelines = map[string]source{
 	"hello-master": {repo: "Codertocat/Hello-World", branch: "master"},
-	"hello-v2": {repo: "Codertocat/Hello-World", branch: "master", triggers: `{
+	// A filtered trigger fires even though DetectChanges is false: the console sets it
+	// so when a trigger has filters (CodePipeline's "Automate starting pipelines using
+	// triggers and filtering"); only the default (a push to BranchName) is turned off.
+	"hello-v2": {repo: "Codertocat/Hello-World", branch: "master", config: map[string]string{"DetectChanges": "false"}, triggers: `{
 		"push": [{"tags": {"includes": ["simple-*"]}}],
 		"pullRequest": [{"branches": {"includes": ["master"]}}]}`},
 	"hello-quiet": {repo: "Codertocat/Hello-World", branch: "master", config: map[string]string{"DetectChanges": "false"}},
