@@ -158,6 +158,7 @@ type change struct {
 	branch       string // the branch the revision is on (push to a branch; pull request head)
 	action       string // pull_request action, or created/forced for a push
 	pr           int
+	prBase       string // the branch a pull request merges into
 	truncate     string // why the files listed may be incomplete
 	commits      []commit
 }
@@ -297,7 +298,7 @@ func parsePullRequest(b []byte) (change, error) {
 	}
 	c := change{
 		repo: p.Repository.FullName, ref: pr.Head.Ref, branch: pr.Head.Ref, sha: pr.Head.SHA,
-		message: pr.Title, author: pr.User.Login, action: p.Action, pr: number,
+		message: pr.Title, author: pr.User.Login, action: p.Action, pr: number, prBase: pr.Base.Ref,
 	}
 	ev, ok := prEvent(&p)
 	if !ok {

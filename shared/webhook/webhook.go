@@ -548,7 +548,10 @@ type TriggerDetail struct {
 	// knows it, else the name in the commit (pushes only).
 	CommitAuthor string `json:"commitAuthor,omitempty"`
 	PullRequest  int    `json:"pullRequest,omitempty"`
-	Note         string `json:"note,omitempty"`
+	// Base is the branch a pull request merges into.
+	Base string `json:"base,omitempty"`
+	// Note says what the delivery could not tell (changed files unknown).
+	Note string `json:"note,omitempty"`
 }
 
 // ProviderGitHub is TriggerDetail.Provider for GitHub deliveries.
@@ -561,7 +564,7 @@ func (c change) detail(delivery, event, note string) TriggerDetail {
 	return TriggerDetail{
 		Provider: ProviderGitHub, Delivery: delivery, Event: event, Action: c.action, Repository: c.repo,
 		Ref: c.ref, Branch: c.branch, Commit: c.sha, Author: truncate(c.author, 100),
-		CommitAuthor: truncate(c.commitAuthor, 100), PullRequest: c.pr,
+		CommitAuthor: truncate(c.commitAuthor, 100), PullRequest: c.pr, Base: c.prBase,
 		Note: note,
 	}
 }
@@ -575,14 +578,14 @@ func (t TriggerDetail) String() string {
 		case len(t.Note) > 40:
 			t.Note = truncate(t.Note, len(t.Note)-(len(b)-maxDetail)-8)
 		case step < 2:
-			t.Ref, t.Branch = truncate(t.Ref, 40), truncate(t.Branch, 40)
+			t.Ref, t.Branch, t.Base = truncate(t.Ref, 40), truncate(t.Branch, 40), truncate(t.Base, 40)
 		case step < 4:
 			t.Author, t.CommitAuthor = truncate(t.Author, 20), truncate(t.CommitAuthor, 20)
 			t.Delivery, t.Note = truncate(t.Delivery, 40), ""
 		case step < 6:
 			t.Repository, t.Action = truncate(t.Repository, 100), ""
 		default: // only names full of characters JSON escapes get here
-			t.Ref, t.Branch, t.Author, t.CommitAuthor = truncate(t.Ref, 10), truncate(t.Branch, 10), "", ""
+			t.Ref, t.Branch, t.Base, t.Author, t.CommitAuthor = truncate(t.Ref, 10), truncate(t.Branch, 10), truncate(t.Base, 10), "", ""
 		}
 		b, _ = json.Marshal(t)
 	}

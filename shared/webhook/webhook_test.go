@@ -123,7 +123,7 @@ func TestExecutionRecordsTriggerAndRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	det, _ = webhook.ParseTriggerDetail(x.Trigger)
-	if x.Trigger.Type != core.TriggerWebhookV2 || det.Action != "opened" || det.PullRequest != 2 || det.Branch != "changes" ||
+	if x.Trigger.Type != core.TriggerWebhookV2 || det.Action != "opened" || det.PullRequest != 2 || det.Branch != "changes" || det.Base != "master" ||
 		det.Commit != "ec26c3e57ca3a959ca5aad62de7213c562f8c821" || det.Author != "Codertocat" {
 		t.Errorf("pull request trigger: got %s %+v", x.Trigger.Type, det)
 	}
@@ -341,7 +341,7 @@ func TestExecutionID(t *testing.T) {
 
 func TestTriggerDetailFitsCodePipelineLimit(t *testing.T) {
 	long := webhook.TriggerDetail{Provider: "GitHub", Delivery: strings.Repeat("d", 200), Event: "push", Repository: "o/r",
-		Ref: "refs/heads/" + strings.Repeat("<é>", 300), Branch: strings.Repeat("<é>", 300), Commit: strings.Repeat("a", 40),
+		Ref: "refs/heads/" + strings.Repeat("<é>", 300), Branch: strings.Repeat("<é>", 300), Base: strings.Repeat("&", 300), Commit: strings.Repeat("a", 40),
 		Author: strings.Repeat("x", 100), CommitAuthor: strings.Repeat("\"", 100), Note: strings.Repeat("why ", 300)}
 	s := long.String()
 	if len(s) > 1024 || !json.Valid([]byte(s)) {
