@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,92 @@ func TestEndToEndPushRunsPipeline(t *testing.T) {
 		got[1].SHA != head.String() || got[1].Repo != "relais-ci/hello" || got[1].Status.Context != "relais/hello" ||
 		got[1].Status.TargetURL != "http://localhost:8080/pipelines/hello/executions/"+id {
 		t.Errorf("statuses: got %+v, want pending then success on %s", got, head)
+	}
+}
+
+// The same with the local providers relais serve runs: the git source exports the
+// pushed commit, and a real buildspec builds it.
+func TestEndToEndWithLocalProviders(t *testing.T) {
+	ctx := context.Background()
+	repoDir := t.TempDir()
+	repo, err := git.PlainInit(repoDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := repo.Worktree()
+	sig := &object.Signature{Name: "Ada", Email: "ada@example.com", When: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	commit := func(readme, msg string) string {
+		t.Helper()
+		os.WriteFile(filepath.Join(repoDir, "README.md"), []byte(readme), 0o644)
+		os.WriteFile(filepath.Join(repoDir, "buildspec.yml"), []byte(
+			"version: 0.2\nphases:\n  build:\n    commands:\n      - test -n \"$COMMIT\"\n      - grep -q 'hello again' README.md\n"), 0o644)
+		wt.Add("README.md")
+		wt.Add("buildspec.yml")
+		h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.String()
+	}
+	pushed := commit("hello again\n", "the commit pushed")
+	commit("hello\n", "a later commit on the branch head") // the build must not see this one
+
+	rt, err := serve.Open(ctx, serve.Config{DataDir: t.TempDir(), Sources: serve.Sources{Repos: map[string]string{"relais-ci/hello": repoDir}}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	d := decl("hello", source{repo: "relais-ci/hello", branch: "master"})
+	d = strings.Replace(d, `"ProjectName":"p"`, `"ProjectName":"p","EnvironmentVariables":"[{\"name\":\"COMMIT\",\"value\":\"#{SourceVariables.CommitId}\",\"type\":\"PLAINTEXT\"}]"`, 1)
+	if _, err := rt.Executions.Install(ctx, []byte(d)); err != nil {
+		t.Fatal(err)
+	}
+	secrets := webhook.NewSecrets(testSecret)
+	svc := webhook.New(webhook.Deps{Pipelines: rt.Store, Executions: rt.Store, Deliveries: rt.Store, Starter: rt.Executions, Secrets: secrets, Logger: quiet})
+	srv := httptest.NewServer(webhook.HTTPHandler(svc))
+	defer srv.Close()
+
+	body, _ := json.Marshal(map[string]any{
+		"ref": "refs/heads/master", "before": strings.Repeat("0", 40), "after": pushed, "created": true,
+		"commits":     []map[string]any{{"id": pushed, "message": "the commit pushed", "added": []string{"README.md", "buildspec.yml"}}},
+		"head_commit": map[string]any{"id": pushed, "message": "the commit pushed", "author": map[string]string{"name": "Ada"}},
+		"repository":  map[string]string{"full_name": "relais-ci/hello"},
+		"pusher":      map[string]string{"name": "ada"},
+	})
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+	req.Header.Set(webhook.HeaderEvent, "push")
+	req.Header.Set(webhook.HeaderDelivery, "e2e-local")
+	req.Header.Set(webhook.HeaderSignature, secrets.Sign(body))
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec webhook.Decision
+	json.NewDecoder(resp.Body).Decode(&dec)
+	resp.Body.Close()
+	if len(dec.Executions) != 1 {
+		t.Fatalf("delivery: got %d %+v", resp.StatusCode, dec)
+	}
+	id := dec.Executions[0].ExecutionID
+	var x core.Execution
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if x, err = rt.Store.GetExecution(ctx, "hello", id); err != nil {
+			t.Fatal(err)
+		}
+		if x.Status.Terminal() || time.Now().After(deadline) {
+			break
+		}
+	}
+	acts, _ := core.AllActions(ctx, rt.Store, core.ActionFilter{PipelineName: "hello", ExecutionID: id})
+	if x.Status != core.ExecutionSucceeded {
+		for _, a := range acts {
+			t.Logf("%s/%s: %s %s %+v", a.StageName, a.ActionName, a.Status, a.Summary, a.Error)
+		}
+		t.Fatalf("execution: got %s (%s), want Succeeded", x.Status, x.StatusSummary)
+	}
+	for _, a := range acts {
+		if a.ActionName == "Checkout" && a.OutputVariables["CommitId"] != pushed {
+			t.Errorf("source CommitId: got %q, want the pushed %s", a.OutputVariables["CommitId"], pushed)
+		}
 	}
 }
