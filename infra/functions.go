@@ -162,8 +162,11 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 
 // setAPIURL tells the functions that make links where the API is.
 func (f *Functions) setAPIURL(api *API) {
+	// Approval links are <url>approvals/<id>?…: the action function signs them, the
+	// approval function checks them.
 	url := *api.Api.Url()
-	f.Action.env(EnvApprovalURL, url+"approvals/")
+	f.Action.env(EnvApprovalURL, url)
+	f.Approval.env(EnvApprovalURL, url)
 	f.Webhook.env(EnvAPIURL, url)
 }
 

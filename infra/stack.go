@@ -56,7 +56,7 @@ const (
 	EnvGitHubToken      = "RELAIS_GITHUB_TOKEN_SECRET_ARN"
 	EnvLinkKey          = "RELAIS_LINK_KEY_SECRET_ARN"
 	EnvAPIToken         = "RELAIS_API_TOKEN_SECRET_ARN"
-	EnvApprovalURL      = "RELAIS_APPROVAL_URL" // base of approval links: <api url>approvals/
+	EnvApprovalURL      = "RELAIS_APPROVAL_URL" // base of approval links: the API URL
 	EnvDefaultProject   = "RELAIS_DEFAULT_PROJECT"
 	EnvAPIURL           = "RELAIS_API_URL"
 	defaultLambdaDir    = "build/lambda"

@@ -1,0 +1,186 @@
+// Package lambdaenv assembles Relais on AWS for its Lambda functions, as
+// shared/local/serve does for `relais serve`: it reads the environment the CDK stack
+// (infra) sets, builds the AWS clients once per container and wires the AWS adapters
+// (dynamostore, s3artifact, sfnengine, snsnotify) into the shared services. Every
+// function's main.go opens it and takes the services it serves.
+package lambdaenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/relais-ci/relais/shared/action"
+	"github.com/relais-ci/relais/shared/approval"
+	"github.com/relais-ci/relais/shared/aws/dynamostore"
+	"github.com/relais-ci/relais/shared/aws/s3artifact"
+	"github.com/relais-ci/relais/shared/aws/sfnengine"
+	"github.com/relais-ci/relais/shared/aws/snsnotify"
+	"github.com/relais-ci/relais/shared/execution"
+	"github.com/relais-ci/relais/shared/gate"
+	"github.com/relais-ci/relais/shared/pipeline"
+)
+
+// Environment variables the stack sets (infra/stack.go names the same).
+const (
+	EnvTable          = "RELAIS_TABLE"
+	EnvArtifactBucket = "RELAIS_ARTIFACT_BUCKET"
+	EnvAccount        = "RELAIS_ACCOUNT"
+	EnvMachinePrefix  = "RELAIS_MACHINE_PREFIX"
+	EnvMachineRole    = "RELAIS_MACHINE_ROLE_ARN"
+	EnvMachineLogs    = "RELAIS_MACHINE_LOG_GROUP_ARN"
+	EnvGateFunction   = "RELAIS_GATE_FUNCTION_ARN"
+	EnvActionFunction = "RELAIS_ACTION_FUNCTION_ARN"
+	EnvApprovalTopic  = "RELAIS_APPROVAL_TOPIC"
+	EnvApprovalURL    = "RELAIS_APPROVAL_URL"
+	EnvApprovers      = "RELAIS_APPROVERS"
+	EnvLinkKey        = "RELAIS_LINK_KEY_SECRET_ARN"
+	EnvAPIToken       = "RELAIS_API_TOKEN_SECRET_ARN"
+)
+
+// Relais is Relais on AWS, as one function sees it.
+type Relais struct {
+	AWS        aws.Config
+	Store      *dynamostore.Store
+	Artifacts  *s3artifact.Store // nil without an artifact bucket
+	Engine     *sfnengine.Engine
+	Gate       *gate.Service
+	Approvals  *approval.Service
+	Actions    *action.Service
+	Executions *execution.Service
+	Logger     *slog.Logger
+	secrets    *secretsmanager.Client
+}
+
+// Open builds the clients and services from the environment. It is called once per
+// container, in main, before the handler starts.
+func Open(ctx context.Context) (*Relais, error) {
+	logger := lambdacontext.NewLogger()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	table, err := need(EnvTable)
+	if err != nil {
+		return nil, err
+	}
+	r := &Relais{AWS: cfg, Logger: logger, secrets: secretsmanager.NewFromConfig(cfg)}
+	r.Store = dynamostore.New(dynamodb.NewFromConfig(cfg), table)
+	if bucket := os.Getenv(EnvArtifactBucket); bucket != "" {
+		client := s3.NewFromConfig(cfg)
+		r.Artifacts = s3artifact.New(client, s3.NewPresignClient(client), bucket)
+	}
+	if r.Engine, err = engine(cfg); err != nil {
+		return nil, err
+	}
+	st := r.Store
+	r.Gate = gate.New(gate.Deps{Executions: st, Stages: st, Actions: st, Locks: st, Queue: st, Transitions: st, Engine: r.Engine, Logger: logger})
+	ad := approval.Deps{Approvals: st, Actions: st, Executions: st, Logger: logger}
+	if topic := os.Getenv(EnvApprovalTopic); topic != "" {
+		ad.Notifier = snsnotify.New(sns.NewFromConfig(cfg), topic)
+	}
+	for _, a := range strings.Split(os.Getenv(EnvApprovers), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			ad.Approvers = append(ad.Approvers, a)
+		}
+	}
+	if base := os.Getenv(EnvApprovalURL); base != "" {
+		key, err := r.Secret(ctx, EnvLinkKey)
+		if err != nil {
+			return nil, err
+		}
+		if ad.Links, err = approval.NewLinks(base, []byte(key)); err != nil {
+			return nil, err
+		}
+	}
+	r.Approvals = approval.New(ad)
+	manual := action.ProviderKey(pipeline.ActionTypeID{Category: pipeline.CategoryApproval, Owner: pipeline.OwnerAWS, Provider: "Manual"})
+	r.Actions = action.New(action.Deps{
+		Pipelines: st, Executions: st, Stages: st, Actions: st, Engine: r.Engine,
+		Providers: map[string]action.Provider{manual: r.Approvals}, Logger: logger,
+	})
+	r.Approvals.Completer = r.Actions
+	r.Executions = execution.New(execution.Deps{
+		Pipelines: st, Executions: st, Stages: st, Actions: st, Transitions: st,
+		Engine: r.Engine, Gate: r.Gate, Target: pipeline.TargetAWS, Logger: logger,
+	})
+	return r, nil
+}
+
+// engine builds the Step Functions engine. The gate and action functions only answer
+// task tokens and never deploy a machine: the stack cannot give them their own ARNs
+// (the machines name them), so they stand in their own names.
+func engine(cfg aws.Config) (*sfnengine.Engine, error) {
+	self := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
+	or := func(key string) string {
+		if v := os.Getenv(key); v != "" {
+			return v
+		}
+		return self
+	}
+	c := sfnengine.Config{
+		Region: cfg.Region, Account: os.Getenv(EnvAccount), RoleARN: os.Getenv(EnvMachineRole),
+		GateFunctionARN: or(EnvGateFunction), ActionFunctionARN: or(EnvActionFunction),
+		NamePrefix: os.Getenv(EnvMachinePrefix),
+		Tracing:    &sfntypes.TracingConfiguration{Enabled: true},
+	}
+	if logs := os.Getenv(EnvMachineLogs); logs != "" {
+		c.Logging = &sfntypes.LoggingConfiguration{
+			Level: sfntypes.LogLevelAll, IncludeExecutionData: false,
+			Destinations: []sfntypes.LogDestination{{CloudWatchLogsLogGroup: &sfntypes.CloudWatchLogsLogGroup{LogGroupArn: aws.String(logs)}}},
+		}
+	}
+	e, err := sfnengine.New(sfn.NewFromConfig(cfg), c)
+	if err != nil {
+		return nil, fmt.Errorf("step functions engine: %w", err)
+	}
+	return e, nil
+}
+
+// Secret returns the value of the secret whose ARN the environment variable key holds.
+func (r *Relais) Secret(ctx context.Context, key string) (string, error) {
+	arn, err := need(key)
+	if err != nil {
+		return "", err
+	}
+	out, err := r.secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return "", fmt.Errorf("read secret %s: %w", key, err)
+	}
+	if out.SecretString == nil || *out.SecretString == "" {
+		return "", fmt.Errorf("read secret %s: it is empty", key)
+	}
+	return *out.SecretString, nil
+}
+
+func need(key string) (string, error) {
+	if v := os.Getenv(key); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("environment variable %s is not set: %w", key, errMissing)
+}
+
+var errMissing = errors.New("the function runs outside the Relais stack")
+
+// Fatal logs err as the reason the function cannot start, and exits: the Lambda service
+// reports the failed init.
+func Fatal(logger *slog.Logger, err error) {
+	if logger == nil {
+		logger = lambdacontext.NewLogger()
+	}
+	logger.Error("cannot start", "err", err)
+	os.Exit(1)
+}

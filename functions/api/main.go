@@ -1,0 +1,33 @@
+// Command api is the Lambda behind POST / of the HTTP API: the CodePipeline-protocol API,
+// which requires the API token from Secrets Manager.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/relais-ci/relais/functions/api/lambdaenv"
+	"github.com/relais-ci/relais/shared/api"
+)
+
+func main() {
+	ctx := context.Background()
+	r, err := lambdaenv.Open(ctx)
+	if err != nil {
+		lambdaenv.Fatal(nil, err)
+	}
+	token, err := r.Secret(ctx, lambdaenv.EnvAPIToken)
+	if err != nil {
+		lambdaenv.Fatal(r.Logger, err)
+	}
+	st := r.Store
+	h := api.New(api.Deps{
+		Service: r.Executions, Approval: r.Approvals,
+		Pipelines: st, Executions: st, Stages: st, Actions: st, Transitions: st, Approvals: st, Queue: st,
+		Logger: r.Logger,
+	}, api.WithToken(token), api.WithARNPrefix(fmt.Sprintf("arn:aws:codepipeline:%s:%s:", r.AWS.Region, os.Getenv(lambdaenv.EnvAccount))))
+	lambda.StartHandlerFunc(NewHandler(h).Invoke)
+}
