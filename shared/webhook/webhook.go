@@ -187,8 +187,20 @@ func (s *Service) Ready() error {
 }
 
 // Handle decides what a delivery does and does it. The signature is checked before the
-// body is read in any other way; a delivery refused (4xx) changes nothing.
+// body is read in any other way; a delivery refused (4xx) changes nothing. Each
+// decision is logged once (a refusal as a warning), never with the body or signature.
 func (s *Service) Handle(ctx context.Context, r Request) Decision {
+	d := s.handle(ctx, r)
+	level := slog.LevelInfo
+	if d.Status >= 400 {
+		level = slog.LevelWarn
+	}
+	s.d.Logger.Log(ctx, level, "webhook delivery", "delivery", truncate(r.Delivery, 64), "event", truncate(r.Event, 64),
+		"status", d.Status, "decision", d.Message, "executions", len(d.Executions))
+	return d
+}
+
+func (s *Service) handle(ctx context.Context, r Request) Decision {
 	body := r.Body
 	if len(body) > MaxBody*4/3+4 {
 		return answer(http.StatusRequestEntityTooLarge, "body over %d bytes", MaxBody)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/relais-ci/relais/shared/webhook"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"slices"
@@ -407,5 +408,29 @@ func TestPullRequestActions(t *testing.T) {
 				t.Errorf("detail: got %+v", det)
 			}
 		})
+	}
+}
+
+// Deliveries are logged once each, without the secret, the signature or the body.
+func TestLogsHoldNoSecret(t *testing.T) {
+	var buf bytes.Buffer
+	e := newEnv(t, func(d *webhook.Deps) {
+		d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	e.installAll(t)
+	ok := e.signed("push", "logged", readReal(t, "goscm-push-branch.json"))
+	bad := ok
+	bad.Signature = webhook.Sign([]byte("wrong"), ok.Body)
+	for _, r := range []webhook.Request{ok, bad, ok} {
+		e.svc.Handle(context.Background(), r)
+	}
+	out := buf.String()
+	for _, secret := range []string{testSecret, ok.Signature[7:], bad.Signature[7:], "Update README"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log holds %q:\n%s", secret, out)
+		}
+	}
+	if n := strings.Count(out, "msg=\"webhook delivery\""); n != 3 {
+		t.Errorf("got %d delivery log lines, want 3:\n%s", n, out)
 	}
 }
