@@ -280,3 +280,24 @@ func TestGitHubClientHidesToken(t *testing.T) {
 		t.Errorf("error: %v", err)
 	}
 }
+
+func TestReporterAsNotifier(t *testing.T) {
+	fake, gh := newFakeGitHub(t)
+	e := newEnv(t)
+	e.installAll(t)
+	r := webhook.NewReporter(webhook.ReporterDeps{GitHub: gh, Executions: e.Store, Logger: quiet})
+	d := e.svc.Handle(context.Background(), e.signed("push", "notified", readReal(t, "goscm-push-branch.json")))
+	id := d.Executions[0].ExecutionID
+	core.UpdateExecution(context.Background(), e.Store, "hello-master", id, func(x *core.Execution) bool {
+		x.Status = core.ExecutionFailed
+		return true
+	})
+	ctx := context.Background()
+	r.Notify(ctx, core.Notification{Kind: core.NotifyApprovalRequested, PipelineName: "hello-master", ExecutionID: id})
+	if err := r.Notify(ctx, core.Notification{Kind: core.NotifyExecutionEnded, PipelineName: "hello-master", ExecutionID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.posted(); len(got) != 1 || got[0].Status.State != "failure" || got[0].Status.Context != "relais/hello-master" {
+		t.Errorf("got %+v, want one failure status", got)
+	}
+}

@@ -40,10 +40,12 @@ type ReporterDeps struct {
 // commit its trigger names. A failure to post is retried, then logged: it never fails
 // the pipeline.
 //
-// Two ways to drive it, usable together:
+// Three ways to drive it, usable together:
 //
 //   - Report(ctx, e) whenever an execution's status changes (e.g. from the gate when an
 //     execution ends). Reporting a status already posted for the execution does nothing.
+//   - Notify(ctx, n), as a core.Notifier, with the ExecutionEnded notifications the
+//     runtime sends (it reads the execution and reports it).
 //   - Track(e) when an execution starts (Deps.OnStart of the Service), and Run(ctx,
 //     every) in a goroutine: it reads each tracked execution every interval and reports
 //     its changes, and forgets it once it has ended. Tracking lives in memory: after a
@@ -161,6 +163,25 @@ func (r *Reporter) Report(ctx context.Context, e core.Execution) error {
 		r.mu.Unlock()
 		return fmt.Errorf("report execution %s: %w", e.ID, err)
 	}
+	return nil
+}
+
+var _ core.Notifier = (*Reporter)(nil)
+
+// Notify lets a Reporter sit among the runtime's notifiers: an ExecutionEnded
+// notification reports the final status of its execution (read from Executions);
+// other notifications are ignored. A failure to post is logged, not returned: it must
+// not fail the notifier chain.
+func (r *Reporter) Notify(ctx context.Context, n core.Notification) error {
+	if n.Kind != core.NotifyExecutionEnded || r.d.Executions == nil || n.ExecutionID == "" {
+		return nil
+	}
+	e, err := r.d.Executions.GetExecution(ctx, n.PipelineName, n.ExecutionID)
+	if err != nil {
+		return fmt.Errorf("report execution %s: %w", n.ExecutionID, err)
+	}
+	_ = r.Report(ctx, e) // logged
+	r.forget(e)
 	return nil
 }
 
