@@ -132,6 +132,8 @@ func decode(b []byte, v any) error {
 		switch {
 		case errors.As(err, &se):
 			return fmt.Errorf("payload is not valid JSON (offset %d)", se.Offset)
+		case errors.As(err, &te) && te.Field == "":
+			return errors.New("payload is not a JSON object")
 		case errors.As(err, &te):
 			return fmt.Errorf("payload field %s has the wrong type", te.Field)
 		}
@@ -185,7 +187,7 @@ func (c *change) listedFiles() (files []string, why string) {
 		}
 	}
 	if len(files) >= maxListedFiles {
-		return nil, fmt.Sprintf("the push lists %d changed files, GitHub's limit", len(files))
+		return nil, fmt.Sprintf("the push lists %d changed files, where GitHub may cut the list", len(files))
 	}
 	return files, ""
 }
@@ -251,7 +253,7 @@ func parsePush(b []byte) (change, error) {
 	c.commits = p.Commits
 	switch {
 	case len(p.Commits) >= maxListedCommits:
-		c.truncate = fmt.Sprintf("the push lists %d commits, GitHub's limit", len(p.Commits))
+		c.truncate = fmt.Sprintf("the push lists %d commits, where GitHub may cut the list", len(p.Commits))
 	case len(p.Commits) == 0:
 		// A created branch or tag, or a forced push back to an older commit: no commit
 		// is new, so the payload says nothing of what the ref now holds.

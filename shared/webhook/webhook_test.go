@@ -176,7 +176,8 @@ func TestBadInputs(t *testing.T) {
 			r.Body = []byte(`{"ref":"refs/heads/master"}`)
 			r.Signature = e.secrets.Sign(r.Body)
 		}), 400, "push payload has no repository"},
-		{"payload not an object", with(func(r *webhook.Request) { r.Body = []byte(`[1]`); r.Signature = e.secrets.Sign(r.Body) }), 400, "payload"},
+		{"payload not an object", with(func(r *webhook.Request) { r.Body = []byte(`[1]`); r.Signature = e.secrets.Sign(r.Body) }), 400, "payload is not a JSON object"},
+		{"field of the wrong type", with(func(r *webhook.Request) { r.Body = []byte(`{"ref": 1}`); r.Signature = e.secrets.Sign(r.Body) }), 400, "payload field ref has the wrong type"},
 		// Valid requests, for contrast: JSON, form and base64 bodies each start one.
 		{"form body", with(func(r *webhook.Request) {
 			r.ContentType, r.Body, r.Delivery = "application/x-www-form-urlencoded", []byte(form), "form"
