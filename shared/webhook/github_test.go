@@ -301,3 +301,34 @@ func TestReporterAsNotifier(t *testing.T) {
 		t.Errorf("got %+v, want one failure status", got)
 	}
 }
+
+// GitHub keeps the latest status of a context: a stale snapshot of an execution is
+// never posted after a newer one, while a retry (Failed, then InProgress again) is.
+func TestReporterKeepsOrder(t *testing.T) {
+	fake, gh := newFakeGitHub(t)
+	r := webhook.NewReporter(webhook.ReporterDeps{GitHub: gh, Logger: quiet})
+	detail := webhook.TriggerDetail{Provider: "GitHub", Delivery: "d", Event: "push", Repository: "o/r", Ref: "refs/heads/main", Commit: strings.Repeat("c", 40)}
+	at := func(s core.ExecutionStatus, sec int) core.Execution {
+		return core.Execution{PipelineName: "p", ID: "x", Status: s, LastUpdateTime: time.Unix(int64(sec), 0),
+			Trigger: core.Trigger{Type: core.TriggerWebhookV2, Detail: detail.String()}}
+	}
+	ctx := context.Background()
+	for _, e := range []core.Execution{
+		at(core.ExecutionFailed, 2),
+		at(core.ExecutionInProgress, 1), // stale: not posted
+		at(core.ExecutionFailed, 2),     // posted already
+		at(core.ExecutionInProgress, 3), // a retry
+		at(core.ExecutionSucceeded, 4),
+	} {
+		if err := r.Report(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var states []string
+	for _, p := range fake.posted() {
+		states = append(states, p.Status.State)
+	}
+	if diff := cmp.Diff([]string{"failure", "pending", "success"}, states); diff != "" {
+		t.Errorf("states posted (-want +got):\n%s", diff)
+	}
+}

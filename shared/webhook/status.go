@@ -55,9 +55,20 @@ type ReporterDeps struct {
 type Reporter struct {
 	d ReporterDeps
 
+	// stripes serialize the posts of one execution, so that GitHub receives its states
+	// in order.
+	stripes [64]sync.Mutex
+
 	mu      sync.Mutex
-	posted  map[string]string // pipeline/id → state last posted (or being posted)
+	posted  map[string]posted // pipeline/id → what was last posted
 	tracked map[string]core.Execution
+}
+
+// posted is the state last posted for an execution, and the execution's update time
+// then: an older snapshot of the execution is never posted after a newer one.
+type posted struct {
+	state string
+	at    time.Time
 }
 
 // NewReporter returns a Reporter over d.
@@ -72,7 +83,7 @@ func NewReporter(d ReporterDeps) *Reporter {
 		d.Logger = slog.Default()
 	}
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
-	return &Reporter{d: d, posted: map[string]string{}, tracked: map[string]core.Execution{}}
+	return &Reporter{d: d, posted: map[string]posted{}, tracked: map[string]core.Execution{}}
 }
 
 // maxRemembered bounds the memory of statuses posted.
@@ -119,17 +130,15 @@ func (r *Reporter) Report(ctx context.Context, e core.Execution) error {
 	}
 	st, desc := state(e)
 	key := e.PipelineName + "/" + e.ID
+	stripe := &r.stripes[fnv32(key)%uint32(len(r.stripes))]
+	stripe.Lock()
+	defer stripe.Unlock()
 	r.mu.Lock()
-	if r.posted[key] == st {
-		r.mu.Unlock()
-		return nil
-	}
-	prev := r.posted[key]
-	if len(r.posted) >= maxRemembered {
-		clear(r.posted) // at worst, one status is posted twice
-	}
-	r.posted[key] = st
+	prev, seen := r.posted[key]
 	r.mu.Unlock()
+	if seen && (prev.state == st || e.LastUpdateTime.Before(prev.at)) {
+		return nil // posted already, or a stale snapshot
+	}
 
 	cs := CommitStatus{
 		State: st, TargetURL: TargetURL(r.d.BaseURL, e.PipelineName, e.ID),
@@ -156,14 +165,25 @@ func (r *Reporter) Report(ctx context.Context, e core.Execution) error {
 	if err != nil {
 		r.d.Logger.WarnContext(ctx, "webhook: post commit status", "pipeline", e.PipelineName, "execution_id", e.ID,
 			"state", st, "err", err)
-		r.mu.Lock()
-		if r.posted[key] == st {
-			r.posted[key] = prev // let a later Report try again
-		}
-		r.mu.Unlock()
 		return fmt.Errorf("report execution %s: %w", e.ID, err)
 	}
+	r.mu.Lock()
+	if len(r.posted) >= maxRemembered {
+		clear(r.posted) // at worst, one status is posted twice
+	}
+	r.posted[key] = posted{state: st, at: e.LastUpdateTime}
+	r.mu.Unlock()
 	return nil
+}
+
+// fnv32 hashes s (FNV-1a).
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 var _ core.Notifier = (*Reporter)(nil)
