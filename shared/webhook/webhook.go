@@ -18,6 +18,11 @@
 // execution (a crash, a store failure answered with 500): GitHub's redelivery of the
 // same delivery (same X-GitHub-Delivery) then completes it, and nothing is ever started
 // twice.
+//
+// On GitHub: a repository (or organization) webhook with the payload URL
+// <server>/webhooks/github (Path), content type application/json (form bodies are read
+// too), a secret, and the push and pull_request events; GitHub's ping is answered with
+// the hook id. Other events are answered 202 and ignored.
 package webhook
 
 import (
