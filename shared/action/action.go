@@ -216,6 +216,12 @@ func (s *Service) Handle(ctx context.Context, t core.ActionTask) error {
 		return s.finish(ctx, rec, Failed("ConfigurationError", fmt.Errorf("no provider for %s here", declared.ActionTypeID)))
 	}
 	job.Record = rec
+	return s.run(ctx, provider, job)
+}
+
+// run hands a recorded action to its provider and records what it says.
+func (s *Service) run(ctx context.Context, provider Provider, job Job) error {
+	rec := job.Record
 	job.Complete = func(ctx context.Context, res Result) error { return s.Complete(ctx, rec.PipelineName, rec.ID, res) }
 	res, err := provider.Run(ctx, job)
 	if err != nil {
@@ -225,11 +231,88 @@ func (s *Service) Handle(ctx context.Context, t core.ActionTask) error {
 		rec.ExternalExecutionID, rec.ExternalExecutionURL, rec.Summary = res.ExternalID, res.ExternalURL, res.Summary
 		rec.LastUpdateTime = s.d.Clock.Now()
 		if err := s.d.Actions.PutAction(ctx, rec); err != nil && !errors.Is(err, core.ErrConflict) {
-			return fmt.Errorf("record action %s/%s as started: %w", t.Stage, t.Action, err)
+			return fmt.Errorf("record action %s/%s as started: %w", rec.StageName, rec.ActionName, err)
 		}
 		return nil
 	}
 	return s.finish(ctx, rec, res)
+}
+
+// Resumable is implemented by providers whose work lives and dies with this process (a
+// local build): after a restart nothing will ever end their InProgress actions, so
+// Resume runs them again. Providers whose work goes on elsewhere (CodeBuild on AWS, a
+// person deciding an approval) do not implement it.
+type Resumable interface {
+	Provider
+	// ResumesWithProcess reports whether the provider's work ends with this process.
+	ResumesWithProcess() bool
+}
+
+// Resume runs again, under the same action execution and callback token, every action
+// left InProgress by a previous process whose provider is Resumable. The engine keeps
+// waiting for those tokens across the restart (a callback task that was submitted is
+// not invoked again), so without this the actions would wait forever. Call it once at
+// start-up, after the engine has resumed.
+func (s *Service) Resume(ctx context.Context) error {
+	pipelines, err := s.d.Pipelines.ListPipelines(ctx)
+	if err != nil {
+		return fmt.Errorf("resume actions: list pipelines: %w", err)
+	}
+	var errs []error
+	for _, p := range pipelines {
+		decl, err := s.Declaration(ctx, p.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		page := core.Page{Limit: 100}
+		for {
+			es, next, err := s.d.Executions.ListExecutions(ctx, p.Name, page)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("resume actions of %s: %w", p.Name, err))
+				break
+			}
+			for _, e := range es {
+				if e.Status == core.ExecutionInProgress || e.Status == core.ExecutionStopping {
+					errs = append(errs, s.resumeExecution(ctx, decl, e))
+				}
+			}
+			if next == "" {
+				break
+			}
+			page.Token = next
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) resumeExecution(ctx context.Context, decl *pipeline.Declaration, e core.Execution) error {
+	all, err := s.listActions(ctx, core.ActionFilter{PipelineName: e.PipelineName, ExecutionID: e.ID})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, rec := range all {
+		if rec.Status != core.ActionInProgress || rec.TaskToken == "" {
+			continue
+		}
+		declared, ok := findAction(decl, rec.StageName, rec.ActionName)
+		if !ok {
+			continue
+		}
+		provider, ok := s.d.Providers[ProviderKey(declared.ActionTypeID)].(Resumable)
+		if !ok || !provider.ResumesWithProcess() {
+			continue
+		}
+		// The engine may have run the task again meanwhile (a task not yet submitted at
+		// the crash is invoked once more): only an action still InProgress runs again.
+		if cur, err := s.d.Actions.GetAction(ctx, rec.PipelineName, rec.ID); err != nil || cur.Status.Terminal() {
+			continue
+		}
+		s.d.Logger.InfoContext(ctx, "action resumed after a restart", "pipeline", rec.PipelineName, "execution_id", rec.ExecutionID, "stage", rec.StageName, "action", rec.ActionName)
+		errs = append(errs, s.run(ctx, provider, Job{Execution: e, Stage: rec.StageName, Declared: declared, Record: rec}))
+	}
+	return errors.Join(errs...)
 }
 
 // Complete ends an action that went on elsewhere. Completing an action that has already

@@ -93,7 +93,11 @@ type StageExecution struct {
 	// Attempt counts entries into the stage: 1 on the first run, +1 per retry.
 	Attempt int `json:"attempt"`
 	// RetryMode is set when this attempt is a retry: which actions run again.
-	RetryMode      RetryMode `json:"retryMode,omitempty"`
+	RetryMode RetryMode `json:"retryMode,omitempty"`
+	// RetryCount is the Execution.Retry.Count that started this attempt (0 for the first
+	// run), so that a gate task delivered again after a crash re-enters the same attempt
+	// instead of starting a new one.
+	RetryCount     int       `json:"retryCount,omitempty"`
 	StartTime      time.Time `json:"startTime"`
 	LastUpdateTime time.Time `json:"lastUpdateTime"`
 }

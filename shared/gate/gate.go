@@ -267,17 +267,24 @@ func (s *Service) letIn(ctx context.Context, w core.Waiter, locked bool) (bool, 
 		PipelineName: w.PipelineName, ExecutionID: w.ExecutionID, StageName: w.StageName,
 		Status: core.StageInProgress, Attempt: 1, StartTime: s.d.Clock.Now(),
 	}
+	retry := e.Retry != nil && e.Retry.Stage == w.StageName
 	prev, err := s.stage(ctx, w.PipelineName, w.ExecutionID, w.StageName)
 	switch {
+	case err == nil && retry && prev.RetryCount < e.Retry.Count:
+		// A retry of this stage: a new attempt.
+		st.Attempt, st.RetryMode, st.RetryCount = prev.Attempt+1, e.Retry.Mode, e.Retry.Count
 	case err == nil:
-		st.Attempt = prev.Attempt + 1
+		// The engine delivered this gate task again (it resumed from a checkpoint taken
+		// before the stage was entered): the same attempt goes on, so its actions answer
+		// from what they recorded instead of running again.
+		st = prev
+		st.Status = core.StageInProgress
 	case !errors.Is(err, core.ErrNotFound):
 		return false, err
+	case retry:
+		st.RetryMode, st.RetryCount = e.Retry.Mode, e.Retry.Count
 	}
-	if e.Retry != nil && e.Retry.Stage == w.StageName {
-		st.RetryMode = e.Retry.Mode
-	}
-	st.LastUpdateTime = st.StartTime
+	st.LastUpdateTime = s.d.Clock.Now()
 	if err := s.d.Stages.PutStage(ctx, st); err != nil {
 		return false, fmt.Errorf("let execution %s into stage %s: record stage: %w", w.ExecutionID, w.StageName, err)
 	}

@@ -594,3 +594,9 @@ func (b *Builder) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ResumesWithProcess reports that builds run in this process: after a restart, the
+// action service runs the builds that were interrupted again (action.Resumable).
+func (b *Builder) ResumesWithProcess() bool { return true }
+
+var _ action.Resumable = (*Builder)(nil)

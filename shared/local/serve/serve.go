@@ -136,6 +136,10 @@ func Open(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := r.Executions.Reconcile(ctx); err != nil {
 		cfg.Logger.WarnContext(ctx, "reconcile executions", "err", err)
 	}
+	// Builds died with the previous process; the engine still waits for their callbacks.
+	if err := r.Actions.Resume(ctx); err != nil {
+		cfg.Logger.WarnContext(ctx, "resume interrupted actions", "err", err)
+	}
 	return r, nil
 }
 

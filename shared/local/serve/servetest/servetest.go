@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/relais-ci/relais/shared/asl"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/execution"
+	"github.com/relais-ci/relais/shared/local/fileartifact"
 	"github.com/relais-ci/relais/shared/local/serve"
 )
 
@@ -30,8 +32,9 @@ const Timeout = 30 * time.Second
 // Config (and CommitId for a Source action); an action named in Fail fails; one named in
 // Hold waits until Release.
 type Fake struct {
-	rt    *serve.Runtime
-	ready chan struct{} // closed once rt is set
+	// artifacts is where the fake writes its outputs: the runtime's artifact folder,
+	// opened by Open before the runtime (resumed actions run while it opens).
+	artifacts core.ArtifactStore
 
 	mu      sync.Mutex
 	fail    map[string]bool
@@ -39,12 +42,18 @@ type Fake struct {
 	held    map[string][]action.Job
 	started chan string // "execution/action" as each action starts
 	runs    []string
+	seen    map[string]bool // action execution ids run
 }
+
+var _ action.Resumable = (*Fake)(nil)
+
+// ResumesWithProcess: the fake's held actions live in this process, like local builds.
+func (f *Fake) ResumesWithProcess() bool { return true }
 
 // NewFake returns a fake whose actions all succeed.
 func NewFake() *Fake {
-	return &Fake{ready: make(chan struct{}), fail: map[string]bool{}, hold: map[string]bool{},
-		held: map[string][]action.Job{}, started: make(chan string, 1000)}
+	return &Fake{fail: map[string]bool{}, hold: map[string]bool{},
+		held: map[string][]action.Job{}, started: make(chan string, 1000), seen: map[string]bool{}}
 }
 
 // Fail makes the named action fail (or succeed again with false).
@@ -74,6 +83,13 @@ func (f *Fake) Runs() []string {
 func (f *Fake) Run(ctx context.Context, job action.Job) (action.Result, error) {
 	name := job.Record.ActionName
 	f.mu.Lock()
+	if f.seen[job.Record.ID] {
+		// Run again for the same action execution (the engine's re-invoke and the
+		// service's Resume after a restart): like a local build, it is already running.
+		f.mu.Unlock()
+		return action.Result{Status: core.ActionInProgress, ExternalID: "fake:" + job.Record.ID}, nil
+	}
+	f.seen[job.Record.ID] = true
 	f.runs = append(f.runs, job.Execution.ID+"/"+name)
 	hold, fail := f.hold[name], f.fail[name]
 	if hold {
@@ -91,11 +107,10 @@ func (f *Fake) Run(ctx context.Context, job action.Job) (action.Result, error) {
 }
 
 func (f *Fake) result(ctx context.Context, job action.Job) (action.Result, error) {
-	<-f.ready // a resumed execution may run before Open has returned
 	res := action.Result{Status: core.ActionSucceeded, Summary: "done by fake",
 		OutputVariables: map[string]string{"Who": job.Record.ActionName, "Config": job.Record.Configuration["EnvironmentVariables"]}}
 	for _, out := range job.Declared.OutputArtifacts {
-		loc, err := f.rt.Artifacts.PutArtifact(ctx, job.Record.PipelineName, job.Record.ExecutionID, out.Name, strings.NewReader("made by "+job.Record.ActionName))
+		loc, err := f.artifacts.PutArtifact(ctx, job.Record.PipelineName, job.Record.ExecutionID, out.Name, strings.NewReader("made by "+job.Record.ActionName))
 		if err != nil {
 			return action.Result{}, err
 		}
@@ -266,13 +281,17 @@ func Open(t testing.TB, dir string, f *Fake) *Env {
 		"Test/AWS/CodeBuild":                  f,
 		"Deploy/AWS/S3":                       f,
 	}
+	arts, err := fileartifact.New(filepath.Join(dir, "artifacts"))
+	if err != nil {
+		t.Fatalf("open artifact folder: %v", err)
+	}
+	t.Cleanup(func() { arts.Close() })
+	f.artifacts = arts
 	clock := asl.NewFakeClock(time.Now())
 	rt, err := serve.Open(context.Background(), serve.Config{DataDir: dir, Providers: providers, EngineClock: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open runtime: %v", err)
 	}
-	f.rt = rt
-	close(f.ready)
 	return &Env{RT: rt, Fake: f, Dir: dir, Clock: clock}
 }
 
