@@ -23,6 +23,8 @@ type Function struct {
 // Functions are Relais's Lambdas, by role.
 type Functions struct {
 	Webhook, API, Gate, Action, Approval, Events *Function
+
+	apiMachinePolicy awsiam.Policy
 }
 
 // All returns the functions in a fixed order.
@@ -217,9 +219,12 @@ func (f *Functions) grantMachines(stack awscdk.Stack, ms *Machines) {
 		if len(sts) == 0 {
 			continue
 		}
-		awsiam.NewPolicy(stack, jsii.String(*fn.Fn.Node().Id()+"MachinePolicy"), &awsiam.PolicyProps{
+		p := awsiam.NewPolicy(stack, jsii.String(*fn.Fn.Node().Id()+"MachinePolicy"), &awsiam.PolicyProps{
 			Roles: &[]awsiam.IRole{fn.Role}, Statements: &sts,
 		})
+		if fn == f.API {
+			f.apiMachinePolicy = p
+		}
 	}
 }
 

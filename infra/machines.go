@@ -119,3 +119,26 @@ func (ms *Machines) arn(stack awscdk.Stack, name string, execution bool) string 
 		ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
 	})
 }
+
+// installPipelines installs the declarations in the table on every deploy that changes
+// them: a custom resource the API function serves with the Install that CreatePipeline
+// runs. It waits for the machines (Install updates them in place) and for the API
+// function's right to do so.
+func installPipelines(stack awscdk.Stack, pipelines []declared, f *Functions, ms *Machines) awscdk.CustomResource {
+	var texts []*string
+	for _, p := range pipelines {
+		texts = append(texts, jsii.String(string(p.Raw)))
+	}
+	cr := awscdk.NewCustomResource(stack, jsii.String("InstallPipelines"), &awscdk.CustomResourceProps{
+		ServiceToken: f.API.Fn.FunctionArn(),
+		ResourceType: jsii.String("Custom::RelaisPipelines"),
+		Properties:   &map[string]any{"Declarations": texts},
+	})
+	for _, m := range ms.List {
+		cr.Node().AddDependency(m.SM)
+	}
+	if f.apiMachinePolicy != nil {
+		cr.Node().AddDependency(f.apiMachinePolicy)
+	}
+	return cr
+}

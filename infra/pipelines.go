@@ -17,6 +17,8 @@ import (
 // else.
 type declared struct {
 	Name string
+	// Raw is the declaration's text, installed on deploy.
+	Raw []byte
 	// ASL is the compiled machine, placeholders still in.
 	ASL []byte
 	// Projects are CodeBuild project names (Build and Test actions).
@@ -64,7 +66,7 @@ func loadPipelines(dir string) ([]declared, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compile pipeline %s: %w", d.Name, err)
 		}
-		p := declared{Name: d.Name, ASL: asl}
+		p := declared{Name: d.Name, Raw: raw, ASL: asl}
 		for _, st := range d.Stages {
 			for _, a := range st.Actions {
 				p.addResources(a)

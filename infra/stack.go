@@ -85,7 +85,8 @@ type Relais struct {
 
 // NewRelaisStack defines Relais on AWS: the HTTP API and its functions, the table, the
 // artifact bucket, the approval topic, the default build project, the EventBridge rules,
-// one state machine per declaration in the pipelines folder, the secrets and the alarms.
+// one state machine per declaration in the pipelines folder (and the declarations
+// installed in the table), the secrets and the alarms.
 func NewRelaisStack(scope constructs.Construct, id string, props *RelaisStackProps) awscdk.Stack {
 	return newRelais(scope, id, props).Stack
 }
@@ -122,6 +123,7 @@ func newRelais(scope constructs.Construct, id string, props *RelaisStackProps) *
 	r.Functions.setAPIURL(r.API)
 	newRules(stack, r.Data, r.Functions, r.Machines, pipelines)
 	newAlarms(stack, r.Functions, r.Machines.List)
+	installPipelines(stack, pipelines, r.Functions, r.Machines)
 	newOutputs(stack, r)
 	suppress(r)
 	return r

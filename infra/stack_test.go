@@ -427,6 +427,22 @@ func TestEventRules(t *testing.T) {
 	}
 }
 
+func TestInstallPipelines(t *testing.T) {
+	s := synth(t)
+	cr := s.only(t, "Custom::RelaisPipelines")
+	api := logicalID(s, s.stack.Functions.API.Fn.Node().DefaultChild())
+	if diff := cmp.Diff(map[string]any{"Fn::GetAtt": []any{api, "Arn"}}, cr["ServiceToken"]); diff != "" {
+		t.Errorf("service token (-want +got):\n%s", diff)
+	}
+	var want []any
+	for _, p := range mustPipelines(t) {
+		want = append(want, string(p.Raw))
+	}
+	if diff := cmp.Diff(want, cr["Declarations"]); diff != "" {
+		t.Errorf("declarations (-pipelines +template):\n%s", diff)
+	}
+}
+
 func TestBuildProject(t *testing.T) {
 	s := synth(t)
 	p := s.only(t, "AWS::CodeBuild::Project")

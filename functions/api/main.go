@@ -1,5 +1,6 @@
 // Command api is the Lambda behind POST / of the HTTP API: the CodePipeline-protocol API,
-// which requires the API token from Secrets Manager.
+// which requires the API token from Secrets Manager. It also installs the stack's
+// pipeline declarations on deploy (a custom resource).
 package main
 
 import (
@@ -29,5 +30,5 @@ func main() {
 		Pipelines: st, Executions: st, Stages: st, Actions: st, Transitions: st, Approvals: st, Queue: st,
 		Logger: r.Logger,
 	}, api.WithToken(token), api.WithARNPrefix(fmt.Sprintf("arn:aws:codepipeline:%s:%s:", r.AWS.Region, os.Getenv(lambdaenv.EnvAccount))))
-	lambda.StartHandlerFunc(NewHandler(h).Invoke)
+	lambda.StartHandlerFunc(NewHandler(h, r.Executions).Invoke)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -22,7 +23,12 @@ func TestSamplesRoundTrip(t *testing.T) {
 	var files []string
 	for _, fn := range []string{"api", "approval"} {
 		f, _ := filepath.Glob(filepath.Join("..", "..", "..", "events", fn, "*.json"))
-		files = append(files, f...)
+		for _, name := range f {
+			// The api function's install-*.json are CloudFormation custom resource requests.
+			if !strings.HasPrefix(filepath.Base(name), "install-") {
+				files = append(files, name)
+			}
+		}
 	}
 	if len(files) == 0 {
 		t.Fatal("no samples")
