@@ -158,6 +158,8 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 	f.Action.env(EnvDefaultProject, *d.Project.Ref())
 	project := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("codebuild"), Resource: jsii.String("project"), ResourceName: d.Project.Ref(), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME})
 	f.Action.allow("RunDefaultProject", []string{"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}, *project)
+	// The events function reads a finished build's exported variables.
+	f.Events.allow("ReadDefaultProjectBuilds", []string{"codebuild:BatchGetBuilds"}, *project)
 	// CodeBuild runs the default project as its own role: the action function passes
 	// nothing, so it needs no iam:PassRole.
 }
@@ -259,6 +261,7 @@ func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *D
 	}
 	if len(projects) > 0 {
 		f.Action.allow("RunDeclaredProjects", []string{"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}, projects...)
+		f.Events.allow("ReadDeclaredProjectBuilds", []string{"codebuild:BatchGetBuilds"}, projects...)
 	}
 	var deploy, source []string
 	for _, b := range set(func(p declared) []string { return p.DeployBuckets }) {

@@ -47,16 +47,18 @@ type EndedRun struct {
 type Handler struct {
 	builds Completer
 	runs   RunEnder
+	reader BuildReader
 	logger *slog.Logger
 }
 
 // NewHandler returns a handler that completes build actions through builds and ends
-// runs through runs.
-func NewHandler(builds Completer, runs RunEnder, logger *slog.Logger) *Handler {
+// runs through runs. reader, when set, supplies the variables a succeeded build
+// exported, when its event carries none.
+func NewHandler(builds Completer, runs RunEnder, reader BuildReader, logger *slog.Logger) *Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Handler{builds: builds, runs: runs, logger: logger}
+	return &Handler{builds: builds, runs: runs, reader: reader, logger: logger}
 }
 
 // Output says what the handler did with an event (for logs and tests).
@@ -133,6 +135,15 @@ func (h *Handler) build(ctx context.Context, e envelope) (Output, error) {
 	res, done := buildResult(d)
 	if !done {
 		return Output{Outcome: outcomeIgnored}, nil
+	}
+	if res.Status == core.ActionSucceeded && res.OutputVariables == nil && h.reader != nil {
+		vars, err := h.reader.ExportedVariables(ctx, res.ExternalID)
+		if err != nil {
+			return Output{}, fmt.Errorf("complete build %s: %w", res.ExternalID, err)
+		}
+		if len(vars) > 0 {
+			res.OutputVariables = vars
+		}
 	}
 	err := h.builds.CompleteExternal(ctx, res.ExternalID, res)
 	if errors.Is(err, core.ErrNotFound) {

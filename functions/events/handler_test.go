@@ -124,7 +124,7 @@ func TestInvoke(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.sample, func(t *testing.T) {
 			builds, runs := &fakeCompleter{}, &fakeRuns{}
-			h := NewHandler(builds, runs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			h := NewHandler(builds, runs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			out, err := lambda.NewHandler(h.Invoke).Invoke(context.Background(), sample(t, tt.sample))
 			if err != nil {
 				t.Fatalf("invoke: %v", err)
@@ -148,7 +148,7 @@ func TestInvoke(t *testing.T) {
 
 func TestInvokeUnknownBuildIsIgnored(t *testing.T) {
 	builds := &fakeCompleter{err: fmt.Errorf("complete action of x: %w", core.ErrNotFound)}
-	h := NewHandler(builds, &fakeRuns{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := NewHandler(builds, &fakeRuns{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	out, err := h.Invoke(context.Background(), sample(t, "codebuild-succeeded.json"))
 	if err != nil || out.Outcome != outcomeUnknown {
 		t.Errorf("got %+v, %v; want outcome %q and no error", out, err, outcomeUnknown)
@@ -157,7 +157,7 @@ func TestInvokeUnknownBuildIsIgnored(t *testing.T) {
 
 func TestInvokeFailsOnStoreErrors(t *testing.T) {
 	boom := errors.New("throttled")
-	h := NewHandler(&fakeCompleter{err: boom}, &fakeRuns{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := NewHandler(&fakeCompleter{err: boom}, &fakeRuns{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := h.Invoke(context.Background(), sample(t, "codebuild-failed.json")); !errors.Is(err, boom) {
 		t.Errorf("got error %v, want one wrapping %v (so that EventBridge retries)", err, boom)
 	}
@@ -167,9 +167,35 @@ func TestInvokeFailsOnStoreErrors(t *testing.T) {
 }
 
 func TestInvokeIgnoresOtherEvents(t *testing.T) {
-	h := NewHandler(&fakeCompleter{}, &fakeRuns{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := NewHandler(&fakeCompleter{}, &fakeRuns{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	out, err := h.Invoke(context.Background(), []byte(`{"source":"aws.s3","detail-type":"Object Created","detail":{}}`))
 	if err != nil || out.Outcome != outcomeIgnored {
 		t.Errorf("got %+v, %v; want ignored", out, err)
+	}
+}
+
+type fakeReader map[string]map[string]string
+
+func (f fakeReader) ExportedVariables(_ context.Context, id string) (map[string]string, error) {
+	return f[id], nil
+}
+
+// TestInvokeReadsExportedVariables completes a succeeded build whose event carries no
+// exported variables with those the build reader finds.
+func TestInvokeReadsExportedVariables(t *testing.T) {
+	var e map[string]any
+	if err := json.Unmarshal(sample(t, "codebuild-succeeded.json"), &e); err != nil {
+		t.Fatal(err)
+	}
+	delete(e["detail"].(map[string]any)["additional-information"].(map[string]any), "exported-environment-variables")
+	payload, _ := json.Marshal(e)
+	builds := &fakeCompleter{}
+	reader := fakeReader{buildID: {"VERSION": "2.0"}}
+	h := NewHandler(builds, &fakeRuns{}, reader, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := h.Invoke(context.Background(), payload); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"VERSION": "2.0"}, builds.got[buildID].OutputVariables); diff != "" {
+		t.Errorf("output variables (-want +got):\n%s", diff)
 	}
 }

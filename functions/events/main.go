@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/codebuild"
 
 	"github.com/relais-ci/relais/functions/api/lambdaenv"
 )
@@ -17,5 +18,6 @@ func main() {
 	}
 	st := r.Store
 	runs := &Runs{Pipelines: st, Executions: st, Stages: st, Locks: st, Queue: st, Gate: r.Gate, Logger: r.Logger}
-	lambda.StartHandlerFunc(NewHandler(r.Actions, runs, r.Logger).Invoke)
+	builds := Builds{Client: codebuild.NewFromConfig(r.AWS)}
+	lambda.StartHandlerFunc(NewHandler(r.Actions, runs, builds, r.Logger).Invoke)
 }

@@ -83,7 +83,7 @@ func TestRequest(t *testing.T) {
 		{"approval/post.json", seen{Method: "POST", Target: "/approvals/0b5e8d1c-7f36-4c4e-9d1b-3f0d2c9a1e01",
 			Host: "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com", Remote: "203.0.113.7", Cookie: "relais_approval=bm9uY2U",
 			ID: "0b5e8d1c-7f36-4c4e-9d1b-3f0d2c9a1e01", Body: "decision=approve&comment=ship+it"}},
-		{"approval/get.json", seen{Method: "GET", Target: "/approvals/0b5e8d1c-7f36-4c4e-9d1b-3f0d2c9a1e01?p=Approval&r=alice%40example.com&e=1796321668&s=c2lnbmF0dXJl",
+		{"approval/get.json", seen{Method: "GET", Target: "/approvals/0b5e8d1c-7f36-4c4e-9d1b-3f0d2c9a1e01?page=approve&to=alice%40example.com&exp=1796321668&sig=c2lnbmF0dXJl",
 			Host: "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com", Remote: "203.0.113.7", ID: "0b5e8d1c-7f36-4c4e-9d1b-3f0d2c9a1e01"}},
 	}
 	for _, tt := range tests {
