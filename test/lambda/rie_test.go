@@ -148,15 +148,19 @@ func sample(t *testing.T, name string) []byte {
 	return b
 }
 
-// secretsManager answers GetSecretValue with one value, whatever the secret.
-func secretsManager(value string) *httptest.Server {
+// secretsManager answers GetSecretValue from values, by secret id.
+func secretsManager(values map[string]string) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".GetSecretValue") {
-			http.Error(w, `{"__type":"InvalidRequestException"}`, http.StatusBadRequest)
+		var in struct{ SecretId string }
+		json.NewDecoder(r.Body).Decode(&in)
+		v, ok := values[in.SecretId]
+		if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".GetSecretValue") || !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"__type":"ResourceNotFoundException","message":"no such secret"}`)
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		fmt.Fprintf(w, `{"ARN":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:x","Name":"x","SecretString":%q}`, value)
+		fmt.Fprintf(w, `{"ARN":%q,"Name":"x","SecretString":%q}`, in.SecretId, v)
 	}))
 }
 
@@ -170,7 +174,8 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 
 	dynamo := httptest.NewServer(server.NewServer())
 	defer dynamo.Close()
-	secrets := secretsManager("sample-token")
+	const apiToken, linkKey = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:link"
+	secrets := secretsManager(map[string]string{apiToken: "sample-token", linkKey: strings.Repeat("k", 64)})
 	defer secrets.Close()
 	client := dynamodb.New(dynamodb.Options{
 		Region: "eu-west-1", BaseEndpoint: aws.String(dynamo.URL),
@@ -194,7 +199,8 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		"AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true",
 		"RELAIS_TABLE=relais", "RELAIS_ACCOUNT=123456789012", "RELAIS_MACHINE_PREFIX=Relais-",
 		"RELAIS_MACHINE_ROLE_ARN=arn:aws:iam::123456789012:role/machines",
-		"RELAIS_API_TOKEN_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:api",
+		"RELAIS_API_TOKEN_SECRET_ARN=" + apiToken, "RELAIS_LINK_KEY_SECRET_ARN=" + linkKey,
+		"RELAIS_APPROVAL_URL=https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/",
 	}
 	tests := []struct {
 		fn     string
@@ -202,8 +208,15 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		want   map[string]any // keys that must have these values in the answer
 	}{
 		{"gate", "gate/enter.json", map[string]any{"errorType": core.ErrorStopped}},
+		{"action", "action/run.json", map[string]any{"errorType": core.ErrorStopped}},
 		{"events", "events/codebuild-in-progress.json", map[string]any{"outcome": "ignored"}},
 		{"events", "events/stepfunctions-succeeded.json", map[string]any{"outcome": "ignored"}},
+		// No action waits for the build: found by the external-id index, answered as such.
+		{"events", "events/codebuild-succeeded.json", map[string]any{"outcome": "unknown"}},
+		// The execution is already Stopped (the gate ended it): nothing left to free.
+		{"events", "events/stepfunctions-aborted.json", map[string]any{"outcome": "ended"}},
+		// The sample's signature is made up: the page refuses the link.
+		{"approval", "approval/get.json", map[string]any{"statusCode": float64(403)}},
 		{"api", "api/list-pipelines.json", map[string]any{"statusCode": float64(200), "body": `{"pipelines":[]}`}},
 		{"api", "api/no-token.json", map[string]any{"statusCode": float64(403)}},
 	}
