@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/relais-ci/relais/functions/api/lambdaenv"
 )
 
 // Function is one of Relais's Lambdas with its own role and log group.
@@ -126,14 +128,14 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 	}
 	objects := *d.Bucket.ArnForObjects(jsii.String("*"))
 	for _, fn := range f.All() {
-		fn.env(EnvTable, *d.Table.TableName())
+		fn.env(lambdaenv.EnvTable, *d.Table.TableName())
 		fn.allow("ReadTable", tableRead, table...)
 	}
 	for _, fn := range f.All() {
 		fn.allow("WriteTable", tableWrite, *d.Table.TableArn())
 	}
 	for _, fn := range []*Function{f.Webhook, f.API, f.Action, f.Events} {
-		fn.env(EnvArtifactBucket, *d.Bucket.BucketName())
+		fn.env(lambdaenv.EnvArtifactBucket, *d.Bucket.BucketName())
 	}
 	// The webhook stores source archives; the action function reads inputs and writes
 	// outputs; the API presigns download links (GetObject).
@@ -145,17 +147,17 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 		fn.env(env, *s.SecretArn())
 		fn.allow(sid, []string{"secretsmanager:GetSecretValue"}, *s.SecretArn())
 	}
-	secret(f.Webhook, EnvWebhookSecret, "ReadWebhookSecret", d.WebhookSecret)
-	secret(f.Webhook, EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
-	secret(f.Action, EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
-	secret(f.API, EnvAPIToken, "ReadApiToken", d.APIToken)
-	secret(f.Approval, EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
-	secret(f.Action, EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
+	secret(f.Webhook, lambdaenv.EnvWebhookSecret, "ReadWebhookSecret", d.WebhookSecret)
+	secret(f.Webhook, lambdaenv.EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
+	secret(f.Action, lambdaenv.EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
+	secret(f.API, lambdaenv.EnvAPIToken, "ReadApiToken", d.APIToken)
+	secret(f.Approval, lambdaenv.EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
+	secret(f.Action, lambdaenv.EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
 
-	f.Action.env(EnvApprovalTopic, *d.Topic.TopicArn())
+	f.Action.env(lambdaenv.EnvApprovalTopic, *d.Topic.TopicArn())
 	f.Action.allow("PublishApprovals", []string{"sns:Publish"}, *d.Topic.TopicArn())
 
-	f.Action.env(EnvDefaultProject, *d.Project.Ref())
+	f.Action.env(lambdaenv.EnvDefaultProject, *d.Project.Ref())
 	project := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("codebuild"), Resource: jsii.String("project"), ResourceName: d.Project.Ref(), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME})
 	f.Action.allow("RunDefaultProject", []string{"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}, *project)
 	// The events function reads a finished build's exported variables.
@@ -169,9 +171,9 @@ func (f *Functions) setAPIURL(api *API) {
 	// Approval links are <url>approvals/<id>?…: the action function signs them, the
 	// approval function checks them.
 	url := *api.Api.Url()
-	f.Action.env(EnvApprovalURL, url)
-	f.Approval.env(EnvApprovalURL, url)
-	f.Webhook.env(EnvAPIURL, url)
+	f.Action.env(lambdaenv.EnvApprovalURL, url)
+	f.Approval.env(lambdaenv.EnvApprovalURL, url)
+	f.Webhook.env(lambdaenv.EnvAPIURL, url)
 }
 
 // grantMachines lets the functions drive the state machines, found by name (the
@@ -182,15 +184,15 @@ func (f *Functions) setAPIURL(api *API) {
 // the gate and action functions, which must not depend on them.
 func (f *Functions) grantMachines(stack awscdk.Stack, ms *Machines) {
 	for _, fn := range f.All() {
-		fn.env(EnvAccount, *awscdk.Aws_ACCOUNT_ID())
-		fn.env(EnvMachinePrefix, ms.Prefix)
-		fn.env(EnvMachineRole, *ms.Role.RoleArn())
+		fn.env(lambdaenv.EnvAccount, *awscdk.Aws_ACCOUNT_ID())
+		fn.env(lambdaenv.EnvMachinePrefix, ms.Prefix)
+		fn.env(lambdaenv.EnvMachineRole, *ms.Role.RoleArn())
 	}
 	for _, fn := range []*Function{f.Webhook, f.API, f.Approval, f.Events} {
-		fn.env(EnvGateFunction, *f.Gate.Fn.FunctionArn())
-		fn.env(EnvActionFunction, *f.Action.Fn.FunctionArn())
+		fn.env(lambdaenv.EnvGateFunction, *f.Gate.Fn.FunctionArn())
+		fn.env(lambdaenv.EnvActionFunction, *f.Action.Fn.FunctionArn())
 	}
-	f.API.env(EnvMachineLogs, *ms.Logs.LogGroupArn())
+	f.API.env(lambdaenv.EnvMachineLogs, *ms.Logs.LogGroupArn())
 
 	statement := func(sid string, actions, resources []string) awsiam.PolicyStatement {
 		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/relais-ci/relais/functions/api/lambdaenv"
 )
 
 // Context keys the stack reads (`cdk deploy -c key=value`, or cdk.json's "context").
@@ -39,26 +41,8 @@ const (
 	fnEvents   = "events"
 )
 
-// Environment variables the stack sets on the functions; each function's main.go reads
-// the ones it needs.
+// Where the functions' code and the declarations are, by default.
 const (
-	EnvTable            = "RELAIS_TABLE"
-	EnvArtifactBucket   = "RELAIS_ARTIFACT_BUCKET"
-	EnvAccount          = "RELAIS_ACCOUNT"
-	EnvMachinePrefix    = "RELAIS_MACHINE_PREFIX" // sfnengine.Config.NamePrefix
-	EnvMachineRole      = "RELAIS_MACHINE_ROLE_ARN"
-	EnvMachineLogs      = "RELAIS_MACHINE_LOG_GROUP_ARN"
-	EnvGateFunction     = "RELAIS_GATE_FUNCTION_ARN"
-	EnvActionFunction   = "RELAIS_ACTION_FUNCTION_ARN"
-	EnvApprovers        = "RELAIS_APPROVERS" // comma-separated: who gets approval links
-	EnvApprovalTopic    = "RELAIS_APPROVAL_TOPIC"
-	EnvWebhookSecret    = "RELAIS_WEBHOOK_SECRET_ARN"
-	EnvGitHubToken      = "RELAIS_GITHUB_TOKEN_SECRET_ARN"
-	EnvLinkKey          = "RELAIS_LINK_KEY_SECRET_ARN"
-	EnvAPIToken         = "RELAIS_API_TOKEN_SECRET_ARN"
-	EnvApprovalURL      = "RELAIS_APPROVAL_URL" // base of approval links: the API URL
-	EnvDefaultProject   = "RELAIS_DEFAULT_PROJECT"
-	EnvAPIURL           = "RELAIS_API_URL"
 	defaultLambdaDir    = "build/lambda"
 	defaultPipelinesDir = "pipelines"
 )
@@ -112,7 +96,7 @@ func newRelais(scope constructs.Construct, id string, props *RelaisStackProps) *
 	r := &Relais{Stack: stack}
 	r.Data = newData(stack, cfg)
 	r.Functions = newFunctions(stack, cfg, r.Data)
-	r.Functions.Action.env(EnvApprovers, strings.Join(cfg.ApproverEmails, ","))
+	r.Functions.Action.env(lambdaenv.EnvApprovers, strings.Join(cfg.ApproverEmails, ","))
 	r.Machines = newMachines(stack, r.Functions)
 	for _, p := range pipelines {
 		r.Machines.add(stack, p, r.Functions)

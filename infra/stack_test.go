@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/relais-ci/relais/functions/api/lambdaenv"
 	"github.com/relais-ci/relais/shared/aws/dynamostore"
 	"github.com/relais-ci/relais/shared/pipeline"
 	"github.com/relais-ci/relais/statemachines"
@@ -191,8 +192,8 @@ func TestFunctions(t *testing.T) {
 		}
 		env, _ := p["Environment"].(map[string]any)
 		vars, _ := env["Variables"].(map[string]any)
-		if _, ok := vars[EnvTable]; !ok {
-			t.Errorf("%s: got no %s in its environment", id, EnvTable)
+		if _, ok := vars[lambdaenv.EnvTable]; !ok {
+			t.Errorf("%s: got no %s in its environment", id, lambdaenv.EnvTable)
 		}
 	}
 	// The task functions are named by the machines and must not depend on them.

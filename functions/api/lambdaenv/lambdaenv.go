@@ -34,7 +34,7 @@ import (
 	"github.com/relais-ci/relais/shared/pipeline"
 )
 
-// Environment variables the stack sets (infra/stack.go names the same).
+// Environment variables the stack (infra) sets on the functions.
 const (
 	EnvTable          = "RELAIS_TABLE"
 	EnvArtifactBucket = "RELAIS_ARTIFACT_BUCKET"
@@ -49,6 +49,12 @@ const (
 	EnvApprovers      = "RELAIS_APPROVERS"
 	EnvLinkKey        = "RELAIS_LINK_KEY_SECRET_ARN"
 	EnvAPIToken       = "RELAIS_API_TOKEN_SECRET_ARN"
+	// For the webhook function.
+	EnvWebhookSecret = "RELAIS_WEBHOOK_SECRET_ARN"
+	EnvGitHubToken   = "RELAIS_GITHUB_TOKEN_SECRET_ARN"
+	EnvAPIURL        = "RELAIS_API_URL"
+	// For the action function's CodeBuild provider.
+	EnvDefaultProject = "RELAIS_DEFAULT_PROJECT"
 )
 
 // Relais is Relais on AWS, as one function sees it.
