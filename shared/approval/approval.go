@@ -152,25 +152,35 @@ func result(a core.Approval) action.Result {
 	return action.Result{Status: core.ActionSucceeded, Summary: summary("Approved", a)}
 }
 
-// notify sends the request: one notification per approver with their own links, or one
-// without links when no approver is configured. Failures are logged: notifying never
-// fails the action.
+// notify sends the request: one notification per approver with their own links, to the
+// runtime's own destination (whose delivery honours the recipient attribute: SMTP to that
+// address, SNS subscriptions filtered on it); and one without links to the action's
+// NotificationArn when it names one, or when there are no approvers or no links.
+// Personal links never go to a topic the declaration names: its subscribers would all
+// receive everyone's links. Failures are logged: notifying never fails the action.
 func (s *Service) notify(ctx context.Context, a core.Approval, pol Policy, topic string) {
 	if s.d.Notifier == nil {
 		return
 	}
-	recipients := s.d.Approvers
-	if len(recipients) == 0 || s.d.Links == nil {
-		recipients = []string{""}
+	type dest struct{ to, topic string }
+	var dests []dest
+	personal := len(s.d.Approvers) > 0 && s.d.Links != nil
+	if topic != "" || !personal {
+		dests = append(dests, dest{"", topic})
 	}
-	for _, to := range recipients {
-		n, err := s.message(a, pol, topic, to)
+	if personal {
+		for _, to := range s.d.Approvers {
+			dests = append(dests, dest{to, ""})
+		}
+	}
+	for _, d := range dests {
+		n, err := s.message(a, pol, d.topic, d.to)
 		if err == nil {
 			err = s.d.Notifier.Notify(ctx, n)
 		}
 		if err != nil {
 			s.d.Logger.WarnContext(ctx, "notify approval", "pipeline", a.PipelineName, "execution_id", a.ExecutionID,
-				"stage", a.StageName, "action", a.ActionName, "recipient", to, "err", err)
+				"stage", a.StageName, "action", a.ActionName, "recipient", d.to, "err", err)
 		}
 	}
 }

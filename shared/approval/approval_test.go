@@ -348,3 +348,25 @@ func TestRegistryKnowsPolicyKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestNotificationArnGetsNoPersonalLinks(t *testing.T) {
+	topic := "arn:aws:sns:us-east-1:123456789012:team"
+	f := newFixture(t, "alice@example.com")
+	f.request(t, map[string]string{"NotificationArn": topic}, core.Trigger{})
+	if len(f.sent) != 2 {
+		t.Fatalf("got %d notifications, want one to the topic and one to alice", len(f.sent))
+	}
+	toTopic, toAlice := f.sent[0], f.sent[1]
+	if toTopic.Topic != topic || toTopic.Attrs[AttrRecipient] != "" || strings.Contains(toTopic.Text, "/approvals/") || strings.Contains(toTopic.HTML, "/approvals/") {
+		t.Errorf("the declared topic's notification %+v: want it without recipient or links", toTopic)
+	}
+	if toAlice.Topic != "" || toAlice.Attrs[AttrRecipient] != "alice@example.com" || !strings.Contains(toAlice.Text, "/approvals/") {
+		t.Errorf("alice's notification %+v: want her links on the runtime's own destination", toAlice)
+	}
+
+	noApprovers := newFixture(t)
+	noApprovers.request(t, map[string]string{"NotificationArn": topic}, core.Trigger{})
+	if len(noApprovers.sent) != 1 || noApprovers.sent[0].Topic != topic {
+		t.Errorf("without approvers: got %+v, want one notification to the topic", noApprovers.sent)
+	}
+}
