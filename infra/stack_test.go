@@ -42,13 +42,6 @@ var testEmails = []string{"alice@example.com", "bob@example.com"}
 
 func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-	// The jsii runtime runs on the first node in PATH: prefer the Node 22 pinned in
-	// tools/ (make tools) to the system's end-of-life Node 20.
-	if node, err := filepath.Abs(filepath.Join("..", "tools", "node_modules", ".bin")); err == nil {
-		if _, err := os.Stat(filepath.Join(node, "node")); err == nil {
-			os.Setenv("PATH", node+string(os.PathListSeparator)+os.Getenv("PATH"))
-		}
-	}
 	code := m.Run()
 	jsii.Close()
 	os.Exit(code)
