@@ -164,6 +164,26 @@ func secretsManager(values map[string]string) *httptest.Server {
 	}))
 }
 
+// stepFunctions records the task tokens sent back to it.
+type stepFunctions struct {
+	srv       *httptest.Server
+	successes chan string
+}
+
+func newStepFunctions() *stepFunctions {
+	f := &stepFunctions{successes: make(chan string, 10)}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ TaskToken string }
+		json.NewDecoder(r.Body).Decode(&in)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		if r.Header.Get("X-Amz-Target") == "AWSStepFunctions.SendTaskSuccess" {
+			f.successes <- in.TaskToken
+		}
+		fmt.Fprint(w, "{}")
+	}))
+	return f
+}
+
 func TestFunctionsUnderEmulator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the functions and boots them under the emulator")
@@ -192,9 +212,23 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		StartTime: now, LastUpdateTime: now}); err != nil {
 		t.Fatal(err)
 	}
+	sfn := newStepFunctions()
+	defer sfn.srv.Close()
+	// An execution running its Source stage: let into Build at once.
+	if _, err := store.CreateExecution(ctx, core.Execution{PipelineName: "hello", ID: "running", Status: core.ExecutionInProgress,
+		Mode: core.ModeSuperseded, EngineRun: "running", StartTime: now, LastUpdateTime: now}); err != nil {
+		t.Fatal(err)
+	}
+	var enter map[string]any
+	if err := json.Unmarshal(sample(t, "gate/enter.json"), &enter); err != nil {
+		t.Fatal(err)
+	}
+	enter["executionId"], enter["token"] = "running", "token-of-running"
+	enterRunning, _ := json.Marshal(enter)
+
 	env := []string{
 		"AWS_REGION=eu-west-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
-		"AWS_ENDPOINT_URL_DYNAMODB=" + dynamo.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + secrets.URL,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + dynamo.URL, "AWS_ENDPOINT_URL_SFN=" + sfn.srv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + secrets.URL,
 		// Nothing may reach AWS: every other service points at a closed port.
 		"AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true",
 		"RELAIS_TABLE=relais", "RELAIS_ACCOUNT=123456789012", "RELAIS_MACHINE_PREFIX=Relais-",
@@ -203,22 +237,25 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		"RELAIS_APPROVAL_URL=https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/",
 	}
 	tests := []struct {
-		fn     string
-		sample string
-		want   map[string]any // keys that must have these values in the answer
+		fn      string
+		sample  string
+		payload []byte         // instead of the sample, when set
+		want    map[string]any // keys that must have these values in the answer
+		token   string         // a task token the function must send back as a success
 	}{
-		{"gate", "gate/enter.json", map[string]any{"errorType": core.ErrorStopped}},
-		{"action", "action/run.json", map[string]any{"errorType": core.ErrorStopped}},
-		{"events", "events/codebuild-in-progress.json", map[string]any{"outcome": "ignored"}},
-		{"events", "events/stepfunctions-succeeded.json", map[string]any{"outcome": "ignored"}},
+		{"gate", "gate/enter.json", nil, map[string]any{"errorType": core.ErrorStopped}, ""},
+		{"gate", "gate/enter.json (running execution)", enterRunning, map[string]any{}, "token-of-running"},
+		{"action", "action/run.json", nil, map[string]any{"errorType": core.ErrorStopped}, ""},
+		{"events", "events/codebuild-in-progress.json", nil, map[string]any{"outcome": "ignored"}, ""},
+		{"events", "events/stepfunctions-succeeded.json", nil, map[string]any{"outcome": "ignored"}, ""},
 		// No action waits for the build: found by the external-id index, answered as such.
-		{"events", "events/codebuild-succeeded.json", map[string]any{"outcome": "unknown"}},
+		{"events", "events/codebuild-succeeded.json", nil, map[string]any{"outcome": "unknown"}, ""},
 		// The execution is already Stopped (the gate ended it): nothing left to free.
-		{"events", "events/stepfunctions-aborted.json", map[string]any{"outcome": "ended"}},
+		{"events", "events/stepfunctions-aborted.json", nil, map[string]any{"outcome": "ended"}, ""},
 		// The sample's signature is made up: the page refuses the link.
-		{"approval", "approval/get.json", map[string]any{"statusCode": float64(403)}},
-		{"api", "api/list-pipelines.json", map[string]any{"statusCode": float64(200), "body": `{"pipelines":[]}`}},
-		{"api", "api/no-token.json", map[string]any{"statusCode": float64(403)}},
+		{"approval", "approval/get.json", nil, map[string]any{"statusCode": float64(403)}, ""},
+		{"api", "api/list-pipelines.json", nil, map[string]any{"statusCode": float64(200), "body": `{"pipelines":[]}`}, ""},
+		{"api", "api/no-token.json", nil, map[string]any{"statusCode": float64(403)}, ""},
 	}
 	// One emulator at a time: each binds the runtime API's fixed port (9001). Tests of
 	// one function follow each other and reuse it warm.
@@ -234,7 +271,11 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 				}
 				f, fn = start(outer, emulator, build(t, tt.fn, bin), env), tt.fn
 			}
-			got, took := f.invoke(t, sample(t, tt.sample))
+			payload := tt.payload
+			if payload == nil {
+				payload = sample(t, tt.sample)
+			}
+			got, took := f.invoke(t, payload)
 			if cold {
 				if st, err := os.Stat(filepath.Join(bin, tt.fn, "bootstrap")); err == nil {
 					t.Logf("%s: bootstrap %.1f MB, first answer (init and invoke) in %v", tt.fn, float64(st.Size())/1e6, took)
@@ -243,6 +284,16 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 			for k, want := range tt.want {
 				if got[k] != want {
 					t.Errorf("got %s = %v, want %v (answer %v)", k, got[k], want, got)
+				}
+			}
+			if tt.token != "" {
+				select {
+				case tok := <-sfn.successes:
+					if tok != tt.token {
+						t.Errorf("got SendTaskSuccess(%q), want %q", tok, tt.token)
+					}
+				default:
+					t.Errorf("got no SendTaskSuccess, want one for %q (answer %v)", tt.token, got)
 				}
 			}
 		})
