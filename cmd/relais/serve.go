@@ -22,6 +22,7 @@ import (
 	"github.com/relais-ci/relais/shared/execution"
 	"github.com/relais-ci/relais/shared/local/serve"
 	"github.com/relais-ci/relais/shared/local/smtpnotify"
+	"github.com/relais-ci/relais/shared/webhook"
 )
 
 // mapFlag is a repeatable NAME=VALUE flag.
@@ -61,6 +62,9 @@ type serverFlags struct {
 	smtpSecurity string
 	smtpUser     string
 	smtpPassFile string
+
+	webhookSecretFile string
+	githubTokenFile   string
 }
 
 // approvalKeyFile is the file in the data dir holding the approval link signing keys.
@@ -74,6 +78,8 @@ func addServerFlags(fs *flag.FlagSet, listen string) *serverFlags {
 	fs.Var(f.lambdas, "lambda", "map a Lambda function to a local executable: NAME=PATH (repeatable)")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the API token clients must send (required when --listen is not a loopback address)")
 	fs.BoolVar(&f.verbose, "v", false, "log every state change")
+	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file of GitHub webhook secrets, one per line (default $RELAIS_WEBHOOK_SECRET); without one, deliveries are refused")
+	fs.StringVar(&f.githubTokenFile, "github-token-file", "", "file holding a GitHub token (default $RELAIS_GITHUB_TOKEN): commit statuses, and changed files GitHub left out of a delivery")
 	fs.StringVar(&f.publicURL, "public-url", "", "base URL of approval links, as approvers reach this server (default: http:// and the listen address)")
 	fs.StringVar(&f.approvers, "approvers", "", "who receives approval requests, each with their own links: comma-separated e-mail addresses (default: the console user)")
 	fs.StringVar(&f.smtp, "smtp", "", "SMTP server host:port to mail approval requests through (needs --smtp-from and --approvers)")
@@ -145,10 +151,13 @@ func notifications(f *serverFlags, logw io.Writer) (core.Notifier, []string, err
 
 // server is a running local runtime with its HTTP server.
 type server struct {
-	rt   *serve.Runtime
-	http *http.Server
-	ln   net.Listener
-	done chan error
+	rt    *serve.Runtime
+	http  *http.Server
+	ln    net.Listener
+	done  chan error
+	hooks *webhook.Service
+	// stopReporting ends the commit status reporter.
+	stopReporting context.CancelFunc
 }
 
 // URL is the base URL of the server.
@@ -242,12 +251,19 @@ func startServer(ctx context.Context, f *serverFlags, files []string, logw io.Wr
 	// Approval pages: GET shows, POST decides; the signed link is their credential, not
 	// the API token.
 	mux.Handle("/approvals/", web.New(web.Deps{Service: rt.Approvals, Logger: logger}))
+	hooks, stopReporting, err := githubWebhooks(f, rt, public, logger)
+	if err != nil {
+		ln.Close()
+		rt.Close()
+		return nil, err
+	}
+	mux.Handle("POST "+webhook.Path, webhook.HTTPHandler(hooks))
 	mux.Handle("POST /{$}", api.New(api.Deps{
 		Service: rt.Executions, Approval: rt.Approvals,
 		Pipelines: rt.Store, Executions: rt.Store, Stages: rt.Store, Actions: rt.Store,
 		Transitions: rt.Store, Approvals: rt.Store, Queue: rt.Store, Logger: logger,
 	}, api.WithToken(token)))
-	s := &server{rt: rt, ln: ln, done: make(chan error, 1), http: &http.Server{
+	s := &server{rt: rt, ln: ln, done: make(chan error, 1), hooks: hooks, stopReporting: stopReporting, http: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -262,7 +278,34 @@ func (s *server) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
+	s.stopReporting()
 	return errors.Join(err, s.rt.Close())
+}
+
+// githubWebhooks builds the intake of GitHub deliveries and, with a GitHub token, the
+// reporter of commit statuses (stopped by the returned function).
+func githubWebhooks(f *serverFlags, rt *serve.Runtime, public string, logger *slog.Logger) (*webhook.Service, context.CancelFunc, error) {
+	secrets, err := webhook.LoadSecrets(f.webhookSecretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	token, err := webhook.LoadToken(f.githubTokenFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := webhook.Deps{
+		Pipelines: rt.Store, Executions: rt.Store, Deliveries: rt.Store, Starter: rt.Executions,
+		Secrets: secrets, PipelinesTTL: time.Second, Logger: logger,
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	if token != "" {
+		gh := webhook.NewGitHub("", token, nil)
+		deps.Files = gh
+		rep := webhook.NewReporter(webhook.ReporterDeps{GitHub: gh, Executions: rt.Store, BaseURL: public, Logger: logger})
+		deps.OnStart = rep.Track
+		go rep.Run(ctx, 2*time.Second)
+	}
+	return webhook.New(deps), stop, nil
 }
 
 func apiToken(f *serverFlags) (string, error) {
@@ -316,6 +359,9 @@ func runServe(ctx context.Context, args []string, s stdio) int {
 		return 1
 	}
 	fmt.Fprintf(s.out, "relais serving %d pipeline(s) on %s (data in %s)\n", len(files), srv.URL(), f.data)
+	if err := srv.hooks.Ready(); err != nil {
+		fmt.Fprintf(s.err, "relais serve: GitHub deliveries to %s are refused with 401: %v\n", webhook.Path, err)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-srv.done:
