@@ -3,9 +3,12 @@ package aslstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/relais-ci/relais/shared/asl"
 )
@@ -147,4 +150,45 @@ func TestReopenKeepsMachinesAndSchema(t *testing.T) {
 	if ms, _ := s2.Machines(ctx); len(ms) != 0 {
 		t.Errorf("after delete: got %d machines, want 0", len(ms))
 	}
+}
+
+// BenchmarkDurablePassChain runs a 100-state Pass chain on an engine checkpointed in
+// SQLite and reports state transitions per second.
+func BenchmarkDurablePassChain(b *testing.B) {
+	ctx := context.Background()
+	var def strings.Builder
+	def.WriteString(`{"StartAt":"S0","States":{`)
+	for i := range 100 {
+		if i > 0 {
+			def.WriteString(",")
+		}
+		next := fmt.Sprintf(`"Next":"S%d"`, i+1)
+		if i == 99 {
+			next = `"End":true`
+		}
+		fmt.Fprintf(&def, `"S%d":{"Type":"Pass","Result":{"i":%d},"ResultPath":"$.last",%s}`, i, i, next)
+	}
+	def.WriteString(`}}`)
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "engine.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	eng := asl.New(asl.Options{Store: s})
+	defer eng.Close()
+	if _, err := eng.CreateStateMachine(ctx, "chain", []byte(def.String()), ""); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		x, err := eng.StartExecution(ctx, asl.StartInput{StateMachine: "chain", Name: fmt.Sprintf("run-%d", i), Input: `{}`})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if done, err := eng.WaitExecution(ctx, x.ARN); err != nil || done.Status != asl.StatusSucceeded {
+			b.Fatalf("execution: %v %+v", err, done)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "transitions/s")
 }
