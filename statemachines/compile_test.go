@@ -18,6 +18,7 @@ import (
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/pipeline"
 	"github.com/relais-ci/relais/test/nodetool"
+	"github.com/relais-ci/relais/test/realdata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -51,17 +52,8 @@ func sources(t *testing.T) map[string]*pipeline.Declaration {
 	return decls
 }
 
-func sharedTestdata(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "testdata", "real")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("real testdata missing at %s: %v", dir, err)
-		}
-		t.Skipf("real testdata missing at %s", dir)
-	}
-	return dir
-}
+// sharedTestdata returns the real inputs' root folder.
+func sharedTestdata(t *testing.T) string { return filepath.Dir(realdata.Dir(t, "pipelines")) }
 
 func goldenPath(name string) string { return filepath.Join("testdata", name+".asl.json") }
 

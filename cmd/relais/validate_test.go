@@ -10,34 +10,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/relais-ci/relais/test/realdata"
 )
 
-// realPipelines returns ../shared/testdata/real/pipelines beside the repository root.
-func realPipelines(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's working directory")
-		}
-		dir = parent
-	}
-	real := filepath.Join(dir, "..", "shared", "testdata", "real", "pipelines")
-	if _, err := os.Stat(real); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real testdata missing under CI: %v", err)
-		}
-		t.Skipf("real testdata not present: %v", err)
-	}
-	return real
-}
+// realPipelines returns the real CodePipeline declarations.
+func realPipelines(t *testing.T) string { return realdata.Dir(t, "pipelines") }
 
 func runCLI(stdin string, args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer

@@ -8,35 +8,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/relais-ci/relais/test/realdata"
 )
 
-// realDir finds ../shared/testdata/real/<sub> beside the module root (CI clones main with
-// shared/ beside it). Missing: fail when CI=true, skip otherwise.
-func realDir(t *testing.T, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	real := filepath.Join(dir, "..", "shared", "testdata", "real", sub)
-	if _, err := os.Stat(real); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real test data missing: %v", err)
-		}
-		t.Skipf("real test data missing: %v", err)
-	}
-	return real
-}
+// realDir returns a folder of real inputs.
+func realDir(t *testing.T, sub string) string { return realdata.Dir(t, sub) }
 
 var dummyRE = regexp.MustCompile(`\$\{([^}]*)\}`)
 

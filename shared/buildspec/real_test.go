@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/relais-ci/relais/test/realdata"
 )
 
 // realDir returns shared/testdata/real/buildspecs: CI clones main with shared/ beside it,
@@ -205,22 +207,5 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// realDirIfAny is realDir without a test to fail or skip: fuzz seeds are optional.
-func realDirIfAny() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for !exists(filepath.Join(dir, "go.mod")) {
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	real := filepath.Join(filepath.Dir(dir), "shared", "testdata", "real", "buildspecs")
-	if !exists(real) {
-		return ""
-	}
-	return real
-}
+// realDirIfAny returns the real buildspecs, or "" without them.
+func realDirIfAny() string { return realdata.DirIfAny("buildspecs") }

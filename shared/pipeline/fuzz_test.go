@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/relais-ci/relais/test/realdata"
 )
 
 // FuzzParse checks that Parse never panics, that every refusal is a *ParseError made of
@@ -65,27 +67,8 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// realDirIfAny is realPipelines for seeding: it never skips or fails.
-func realDirIfAny() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			real := filepath.Join(dir, "..", "shared", "testdata", "real", "pipelines")
-			if _, err := os.Stat(real); err == nil {
-				return real
-			}
-			return ""
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
+// realDirIfAny returns the real declarations, or "" without them.
+func realDirIfAny() string { return realdata.DirIfAny("pipelines") }
 
 func BenchmarkParseValidate(b *testing.B) {
 	dir := realPipelines(b)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/relais-ci/relais/shared/api/apitest"
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/test/realdata"
 )
 
 // testSecret signs every delivery of these tests.
@@ -19,34 +20,8 @@ const testSecret = "relais webhook test secret"
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// realDir returns testdata/real/<sub> of the shared tree: found by walking up from the
-// working directory to the folder holding go.mod, then ../shared/testdata/real. Missing
-// data fails the test under CI=true and skips it otherwise.
-func realDir(t testing.TB, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-	real := filepath.Join(dir, "..", "shared", "testdata", "real", sub)
-	if _, err := os.Stat(real); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real testdata missing: %v", err)
-		}
-		t.Skipf("real testdata missing: %v", err)
-	}
-	return real
-}
+// realDir returns a folder of real inputs.
+func realDir(t testing.TB, sub string) string { return realdata.Dir(t, sub) }
 
 func readReal(t testing.TB, name string) []byte {
 	t.Helper()

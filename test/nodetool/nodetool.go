@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/relais-ci/relais/test/realdata"
 )
 
 // Path returns the absolute path of the named tool in tools/node_modules/.bin.
@@ -18,7 +20,7 @@ func Path(tb testing.TB, name string) string {
 	tb.Helper()
 	dir := os.Getenv("RELAIS_TOOLS_BIN")
 	if dir == "" {
-		root, err := repoRoot()
+		root, err := realdata.RepoRoot()
 		if err != nil {
 			tb.Fatalf("find repository root: %v", err)
 		}
@@ -42,21 +44,4 @@ func Command(tb testing.TB, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(p, args...)
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(p)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return cmd
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", os.ErrNotExist
-		}
-		dir = parent
-	}
 }

@@ -11,40 +11,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/relais-ci/relais/shared/buildspec"
+	"github.com/relais-ci/relais/test/realdata"
 )
 
-// realBuildspecs returns shared/testdata/real/buildspecs, beside the module (CI clones
-// main with shared/ beside it). Missing, it fails the test under CI and skips it
-// elsewhere.
-func realBuildspecs(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			dir = ""
-			break
-		}
-		dir = parent
-	}
-	if dir != "" {
-		real := filepath.Join(filepath.Dir(dir), "shared", "testdata", "real", "buildspecs")
-		if _, err := os.Stat(real); err == nil {
-			return real
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("real buildspecs not found: want ../shared/testdata/real/buildspecs beside the module")
-	}
-	t.Skip("real buildspecs not found beside the module")
-	return ""
-}
+// realBuildspecs returns the real buildspecs.
+func realBuildspecs(t *testing.T) string { return realdata.Dir(t, "buildspecs") }
 
 // TestRealBuildspecsRun runs the real buildspecs whose commands can run on this machine
 // without AWS, Docker or the network, over a small source tree standing in for the
