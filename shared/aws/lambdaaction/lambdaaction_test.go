@@ -178,9 +178,11 @@ func TestEventShape(t *testing.T) {
 
 func TestRunOutcomes(t *testing.T) {
 	fns := map[string]function{
-		"null":    func(Event) (string, string) { return "null", "" },
-		"text":    func(Event) (string, string) { return `"done"`, "" },
-		"details": func(Event) (string, string) { return `{"executionDetails": {"summary": "deployed v2", "externalExecutionId": "dep-7"}}`, "" },
+		"null": func(Event) (string, string) { return "null", "" },
+		"text": func(Event) (string, string) { return `"done"`, "" },
+		"details": func(Event) (string, string) {
+			return `{"executionDetails": {"summary": "deployed v2", "externalExecutionId": "dep-7"}}`, ""
+		},
 		"boom": func(Event) (string, string) {
 			return `{"errorMessage": "database unreachable", "errorType": "Error", "trace": []}`, "Unhandled"
 		},
