@@ -36,11 +36,14 @@ type Fake struct {
 	// opened by Open before the runtime (resumed actions run while it opens).
 	artifacts core.ArtifactStore
 
-	mu      sync.Mutex
-	fail    map[string]bool
-	hold    map[string]bool
-	held    map[string][]action.Job
-	started chan string // "execution/action" as each action starts
+	mu   sync.Mutex
+	fail map[string]bool
+	hold map[string]bool
+	held map[string][]action.Job
+	// starts lists "execution/action" as each action starts; claimed marks the ones a
+	// WaitStarted has returned for.
+	starts  []string
+	claimed []bool
 	runs    []string
 	seen    map[string]bool // action execution ids run
 }
@@ -53,7 +56,7 @@ func (f *Fake) ResumesWithProcess() bool { return true }
 // NewFake returns a fake whose actions all succeed.
 func NewFake() *Fake {
 	return &Fake{fail: map[string]bool{}, hold: map[string]bool{},
-		held: map[string][]action.Job{}, started: make(chan string, 10000), seen: map[string]bool{}}
+		held: map[string][]action.Job{}, seen: map[string]bool{}}
 }
 
 // Fail makes the named action fail (or succeed again with false).
@@ -91,15 +94,13 @@ func (f *Fake) Run(ctx context.Context, job action.Job) (action.Result, error) {
 	}
 	f.seen[job.Record.ID] = true
 	f.runs = append(f.runs, job.Execution.ID+"/"+name)
+	f.starts = append(f.starts, job.Execution.ID+"/"+name)
+	f.claimed = append(f.claimed, false)
 	hold, fail := f.hold[name], f.fail[name]
 	if hold {
 		f.held[name] = append(f.held[name], job)
 	}
 	f.mu.Unlock()
-	select {
-	case f.started <- job.Execution.ID + "/" + name:
-	default: // nobody waits for starts (a benchmark): drop them rather than block
-	}
 	if hold {
 		return action.Result{Status: core.ActionInProgress, ExternalID: "fake:" + job.Record.ID}, nil
 	}
@@ -150,20 +151,26 @@ func (f *Fake) Release(t testing.TB, name string, ok bool) {
 	}
 }
 
-// WaitStarted waits until an action whose "execution/action" ends with suffix starts,
-// skipping the starts before it.
+// WaitStarted waits until an action whose "execution/action" ends with suffix has
+// started, and claims that start: each start satisfies one WaitStarted, whatever order
+// concurrent actions started in.
 func (f *Fake) WaitStarted(t testing.TB, suffix string) {
 	t.Helper()
-	timeout := time.After(Timeout)
+	deadline := time.Now().Add(Timeout)
 	for {
-		select {
-		case got := <-f.started:
-			if strings.HasSuffix(got, suffix) {
+		f.mu.Lock()
+		for i, s := range f.starts {
+			if !f.claimed[i] && strings.HasSuffix(s, suffix) {
+				f.claimed[i] = true
+				f.mu.Unlock()
 				return
 			}
-		case <-timeout:
+		}
+		f.mu.Unlock()
+		if time.Now().After(deadline) {
 			t.Fatalf("action %s never started", suffix)
 		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
