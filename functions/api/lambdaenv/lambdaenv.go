@@ -1,8 +1,9 @@
 // Package lambdaenv assembles Relais on AWS for its Lambda functions, as
 // shared/local/serve does for `relais serve`: it reads the environment the CDK stack
 // (infra) sets, builds the AWS clients once per container and wires the AWS adapters
-// (dynamostore, s3artifact, sfnengine, snsnotify) into the shared services. Every
-// function's main.go opens it and takes the services it serves.
+// (dynamostore, s3artifact, sfnengine, snsnotify) and the AWS action providers
+// (codebuildaction, s3deployaction, lambdaaction, githubsource) into the shared
+// services. Every function's main.go opens it and takes the services it serves.
 package lambdaenv
 
 import (
@@ -16,7 +17,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/codebuild"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -25,8 +28,12 @@ import (
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/approval"
+	"github.com/relais-ci/relais/shared/aws/codebuildaction"
 	"github.com/relais-ci/relais/shared/aws/dynamostore"
+	"github.com/relais-ci/relais/shared/aws/githubsource"
+	"github.com/relais-ci/relais/shared/aws/lambdaaction"
 	"github.com/relais-ci/relais/shared/aws/s3artifact"
+	"github.com/relais-ci/relais/shared/aws/s3deployaction"
 	"github.com/relais-ci/relais/shared/aws/sfnengine"
 	"github.com/relais-ci/relais/shared/aws/snsnotify"
 	"github.com/relais-ci/relais/shared/execution"
@@ -85,9 +92,11 @@ func Open(ctx context.Context) (*Relais, error) {
 	}
 	r := &Relais{AWS: cfg, Logger: logger, secrets: secretsmanager.NewFromConfig(cfg)}
 	r.Store = dynamostore.New(dynamodb.NewFromConfig(cfg), table)
-	if bucket := os.Getenv(EnvArtifactBucket); bucket != "" {
-		client := s3.NewFromConfig(cfg)
-		r.Artifacts = s3artifact.New(client, s3.NewPresignClient(client), bucket)
+	bucket := os.Getenv(EnvArtifactBucket)
+	var s3client *s3.Client
+	if bucket != "" {
+		s3client = s3.NewFromConfig(cfg)
+		r.Artifacts = s3artifact.New(s3client, s3.NewPresignClient(s3client), bucket)
 	}
 	if r.Engine, err = engine(cfg); err != nil {
 		return nil, err
@@ -114,14 +123,37 @@ func Open(ctx context.Context) (*Relais, error) {
 	}
 	r.Approvals = approval.New(ad)
 	manual := action.ProviderKey(pipeline.ActionTypeID{Category: pipeline.CategoryApproval, Owner: pipeline.OwnerAWS, Provider: "Manual"})
+	providers := map[string]action.Provider{manual: r.Approvals}
+	builds := codebuildaction.New(codebuild.NewFromConfig(cfg), bucket, "")
+	for _, k := range codebuildaction.Providers {
+		providers[k] = builds
+	}
+	if r.Artifacts != nil {
+		providers[s3deployaction.Provider] = s3deployaction.New(r.Artifacts, s3client, logger)
+		providers[lambdaaction.Provider] = lambdaaction.New(lambdaaction.Deps{
+			Client: lambda.NewFromConfig(cfg), Artifacts: r.Artifacts, Bucket: bucket,
+			AccountID: os.Getenv(EnvAccount), Logger: logger,
+		})
+		gd := githubsource.Deps{Artifacts: r.Artifacts, Logger: logger}
+		if os.Getenv(EnvGitHubToken) != "" {
+			// Optional, as for the webhook: without it only public repositories are read.
+			if gd.Token, err = r.Secret(ctx, EnvGitHubToken); err != nil {
+				logger.Warn("GitHub source actions read public repositories only", "err", err)
+			}
+		}
+		src := githubsource.New(gd)
+		for _, k := range githubsource.Providers {
+			providers[k] = src
+		}
+	}
 	r.Actions = action.New(action.Deps{
 		Pipelines: st, Executions: st, Stages: st, Actions: st, Engine: r.Engine,
-		Providers: map[string]action.Provider{manual: r.Approvals}, Logger: logger,
+		Providers: providers, Logger: logger,
 	})
 	r.Approvals.Completer = r.Actions
 	r.Executions = execution.New(execution.Deps{
 		Pipelines: st, Executions: st, Stages: st, Actions: st, Transitions: st,
-		Engine: r.Engine, Gate: r.Gate, Target: pipeline.TargetAWS, Logger: logger,
+		Engine: r.Engine, Gate: r.Gate, Canceler: builds, Target: pipeline.TargetAWS, Logger: logger,
 	})
 	return r, nil
 }
