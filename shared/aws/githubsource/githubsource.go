@@ -53,8 +53,9 @@ const (
 type Deps struct {
 	Artifacts core.ArtifactStore
 	// Token authenticates to GitHub's API (a fine-grained token with contents:read on
-	// the repositories, or an app installation token). "" reads public repositories
-	// only.
+	// the repositories, or an app installation token); a GitHub v1 action's own
+	// OAuthToken, when its configuration holds a real one, is used instead. "" reads
+	// public repositories only.
 	Token string
 	// APIURL is GitHub's REST API; "" is DefaultAPIURL (set it for GitHub Enterprise).
 	APIURL string
@@ -109,6 +110,7 @@ type spec struct {
 	branch   string
 	format   string
 	conn     string // ConnectionArn
+	token    string // GitHub v1's OAuthToken, when the configuration holds one
 }
 
 func readSpec(job action.Job) (spec, error) {
@@ -126,6 +128,11 @@ func readSpec(job action.Job) (spec, error) {
 			return s, errors.New("configuration Owner and Repo are required")
 		}
 		s.repo, s.branch = cfg["Owner"]+"/"+cfg["Repo"], cfg["Branch"]
+		// A masked value ("****", as GetPipeline shows it) or an unresolved dynamic
+		// reference is not a token: the Source's own token is used instead.
+		if t := cfg["OAuthToken"]; t != "" && strings.Trim(t, "*") != "" && !strings.HasPrefix(t, "{{") {
+			s.token = t
+		}
 	default:
 		return s, fmt.Errorf("provider %s is not a git source", s.provider)
 	}
@@ -180,7 +187,11 @@ func (s *Source) Run(ctx context.Context, job action.Job) (action.Result, error)
 	}
 
 	var c commit
-	if err := s.getJSON(ctx, "/repos/"+sp.repo+"/commits/"+escapeRef(ref), &c); err != nil {
+	token := s.d.Token
+	if sp.token != "" {
+		token = sp.token
+	}
+	if err := s.getJSON(ctx, token, "/repos/"+sp.repo+"/commits/"+escapeRef(ref), &c); err != nil {
 		var se *StatusError
 		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusUnprocessableEntity) {
 			return action.Failed("RevisionUnavailable", fmt.Errorf("repository %s: commit %s: %w", sp.repo, ref, err)), nil
@@ -197,7 +208,7 @@ func (s *Source) Run(ctx context.Context, job action.Job) (action.Result, error)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	size, err := s.download(ctx, "/repos/"+sp.repo+"/zipball/"+c.SHA, tmp)
+	size, err := s.download(ctx, token, "/repos/"+sp.repo+"/zipball/"+c.SHA, tmp)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("download archive of %s at %s: %w", sp.repo, c.SHA, err)
 	}
@@ -298,7 +309,7 @@ func (e *StatusError) Error() string {
 }
 
 // get sends GET path to the API and returns the response when it is 200 OK.
-func (s *Source) get(ctx context.Context, path, accept string) (*http.Response, error) {
+func (s *Source) get(ctx context.Context, token, path, accept string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.d.APIURL+path, nil)
 	if err != nil {
 		return nil, err
@@ -306,8 +317,8 @@ func (s *Source) get(ctx context.Context, path, accept string) (*http.Response, 
 	req.Header.Set("Accept", accept)
 	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
 	req.Header.Set("User-Agent", "relais")
-	if s.d.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.d.Token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := s.d.HTTPClient.Do(req)
 	if err != nil {
@@ -331,8 +342,8 @@ func (s *Source) get(ctx context.Context, path, accept string) (*http.Response, 
 	return resp, nil
 }
 
-func (s *Source) getJSON(ctx context.Context, path string, out any) error {
-	resp, err := s.get(ctx, path, "application/vnd.github+json")
+func (s *Source) getJSON(ctx context.Context, token, path string, out any) error {
+	resp, err := s.get(ctx, token, path, "application/vnd.github+json")
 	if err != nil {
 		return err
 	}
@@ -343,8 +354,8 @@ func (s *Source) getJSON(ctx context.Context, path string, out any) error {
 	return nil
 }
 
-func (s *Source) download(ctx context.Context, path string, w io.Writer) (int64, error) {
-	resp, err := s.get(ctx, path, "application/vnd.github+json")
+func (s *Source) download(ctx context.Context, token, path string, w io.Writer) (int64, error) {
+	resp, err := s.get(ctx, token, path, "application/vnd.github+json")
 	if err != nil {
 		return 0, err
 	}

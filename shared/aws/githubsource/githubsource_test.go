@@ -274,3 +274,23 @@ func TestRunErrorsHideToken(t *testing.T) {
 }
 
 func modeOf(m int) fs.FileMode { return fs.FileMode(uint32(m)) }
+
+func TestRunGitHubOAuthToken(t *testing.T) {
+	for _, tt := range []struct{ configured, want string }{
+		{"ghp_own", "Bearer ghp_own"},
+		{"****", "Bearer " + token},
+		{"{{resolve:secretsmanager:gh:SecretString:token}}", "Bearer " + token},
+	} {
+		t.Run(tt.configured, func(t *testing.T) {
+			f := newFakeGitHub(t, zipball(t))
+			src, _ := newSource(t, f)
+			res, err := src.Run(t.Context(), job("GitHub", map[string]string{"Owner": "acme", "Repo": "web", "Branch": "main", "OAuthToken": tt.configured}))
+			if err != nil || res.Status != core.ActionSucceeded {
+				t.Fatalf("got %v %+v, want Succeeded", err, res.Error)
+			}
+			if diff := cmp.Diff([]string{tt.want, tt.want}, f.apiAuth); diff != "" {
+				t.Errorf("API Authorization (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
