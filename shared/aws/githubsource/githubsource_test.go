@@ -83,7 +83,7 @@ func newFakeGitHub(t *testing.T, archive []byte) *fakeGitHub {
 
 // zipball is an archive as GitHub makes it: everything under owner-repo-sha/, folders
 // included.
-func zipball(t *testing.T) []byte {
+func zipball(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
