@@ -48,6 +48,10 @@ func (h *harness) wait(arn string) Execution {
 	x := h.eng.liveExecution(arn)
 	if x != nil {
 		deadline := time.After(10 * time.Second)
+		// The clock moves only once the execution has been quiet for a while: a task
+		// handler that is merely slow to be scheduled (under -race, on a loaded machine)
+		// must not see its TimeoutSeconds fire.
+		last, quiet := int64(-1), 0
 	loop:
 		for {
 			select {
@@ -56,7 +60,14 @@ func (h *harness) wait(arn string) Execution {
 			case <-deadline:
 				h.t.Fatalf("execution %s did not finish", arn)
 			case <-time.After(time.Millisecond):
-				h.clock.AdvanceToNextWithin(400 * 24 * time.Hour)
+				if n := h.eventCount(arn); n != last {
+					last, quiet = n, 0
+					continue
+				}
+				if quiet++; quiet >= 30 {
+					h.clock.AdvanceToNextWithin(400 * 24 * time.Hour)
+					quiet = 0
+				}
 			}
 		}
 	}
@@ -70,6 +81,15 @@ func (h *harness) wait(arn string) Execution {
 func (h *harness) run(def, input string) Execution {
 	h.t.Helper()
 	return h.wait(h.start(def, input).ARN)
+}
+
+// eventCount is how many history events the execution has written so far.
+func (h *harness) eventCount(arn string) int64 {
+	r, err := h.store.Execution(context.Background(), arn)
+	if err != nil {
+		return -1
+	}
+	return r.EventCount
 }
 
 func (h *harness) history(arn string) []Event {
