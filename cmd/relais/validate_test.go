@@ -57,7 +57,8 @@ func TestValidateCommand(t *testing.T) {
 		{name: "target local refuses CodeCommit", args: []string{"--target", "local", valid}, wantCode: 1, wantOut: []string{
 			valid + ": pipeline.stages[0].actions[0].actionTypeId: Relais cannot run Source/CodeCommit actions locally (action 'Source') [provider-target]",
 		}},
-		{name: "target aws accepts CodeCommit", args: []string{"--target=aws", valid}, wantCode: 0, wantOut: []string{valid + ": valid"}},
+		{name: "target aws refuses CodeCommit (no AWS provider yet)", args: []string{"--target=aws", valid}, wantCode: 1,
+			wantOut: []string{valid + ": pipeline.stages[0].actions[0].actionTypeId: Relais cannot run Source/CodeCommit actions on AWS (action 'Source') [provider-target]"}},
 		{name: "missing file", args: []string{file("nope.json")}, wantCode: 2, wantErr: "no such file"},
 		{name: "missing file wins over invalid", args: []string{invalid, file("nope.json")}, wantCode: 2},
 		{name: "no files", args: nil, wantCode: 2, wantErr: "usage: relais validate"},

@@ -63,14 +63,16 @@ var providers = []*Provider{
 		Required: []string{"S3Bucket", "S3ObjectKey"},
 		Optional: []string{"PollForSourceChanges", "AllowOverrideForS3ObjectKey"},
 		Values:   map[string][]string{"PollForSourceChanges": boolValues, "AllowOverrideForS3ObjectKey": boolValues},
-		OnAWS:    true, Locally: true},
+		// No AWS provider yet (shared/aws has none): refused for --target aws until one lands.
+		Locally: true},
 	{Category: CategorySource, Owner: OwnerAWS, Name: "CodeCommit", Version: "1",
 		Inputs: Count{0, 0}, Outputs: Count{1, 1},
 		Required: []string{"RepositoryName", "BranchName"},
 		Optional: []string{"PollForSourceChanges", "OutputArtifactFormat"},
 		Values: map[string][]string{"PollForSourceChanges": boolValues,
 			"OutputArtifactFormat": {"CODE_ZIP", "CODEBUILD_CLONE_REF"}},
-		OnAWS: true},
+		// No AWS provider yet: CodeCommit runs nowhere in Relais for now.
+	},
 	{Category: CategorySource, Owner: OwnerAWS, Name: "CodeStarSourceConnection", Version: "1",
 		Inputs: Count{0, 0}, Outputs: Count{1, 1},
 		Required: []string{"ConnectionArn", "FullRepositoryId", "BranchName"},
@@ -129,7 +131,9 @@ var providers = []*Provider{
 			"CREATE_UPDATE", "DELETE_ONLY", "REPLACE_ON_FAILURE"}},
 		conditional:      cloudFormationNeeds,
 		ArtifactPathKeys: []string{"TemplatePath", "TemplateConfiguration"},
-		OnAWS:            true},
+		// No AWS provider yet (stacks and change sets): refused for --target aws until
+		// one lands, rather than failing at run time.
+	},
 	{Category: CategoryDeploy, Owner: OwnerAWS, Name: "CodeDeploy", Version: "1",
 		Inputs: Count{1, 1}, Outputs: Count{0, 0},
 		Required: []string{"ApplicationName", "DeploymentGroupName"}},

@@ -122,14 +122,15 @@ func TestRealDeclarationsDetails(t *testing.T) {
 			target Target
 			want   []string // paths of provider-target violations
 		}{
-			{"rajeesh-iinerds-sf-stage.json", TargetAWS, nil},
+			{"rajeesh-iinerds-sf-stage.json", TargetAWS, []string{"pipeline.stages[2].actions[0].actionTypeId", "pipeline.stages[2].actions[1].actionTypeId", "pipeline.stages[2].actions[2].actionTypeId"}}, // CloudFormation: no AWS provider yet
 			{"rajeesh-iinerds-sf-stage.json", TargetLocal, []string{"pipeline.stages[2].actions[0].actionTypeId", "pipeline.stages[2].actions[1].actionTypeId", "pipeline.stages[2].actions[2].actionTypeId"}},
-			{"codelabsab-timereport-react.json", TargetAWS, nil},
+			{"codelabsab-timereport-react.json", TargetAWS, []string{"pipeline.stages[0].actions[0].actionTypeId"}}, // CodeCommit: no provider yet
 			{"codelabsab-timereport-react.json", TargetLocal, []string{"pipeline.stages[0].actions[0].actionTypeId"}},
 			{"nithish-95-tic-tac-toe-ECS.json", TargetAWS, []string{"pipeline.stages[2].actions[0].actionTypeId"}},
-			{"feathertuche-aws_git_test-CodeDeployToECS.json", TargetAWS, []string{"pipeline.stages[1].actions[0].actionTypeId"}},
+			{"feathertuche-aws_git_test-CodeDeployToECS.json", TargetAWS, []string{"pipeline.stages[0].actions[0].actionTypeId", "pipeline.stages[1].actions[0].actionTypeId"}},
 			{"quaquazzzzzz-world_app-S3deploy.json", TargetLocal, nil},
-			{"ngtrhieu-api-express-lambda-invoke.json", TargetAWS, nil},
+			{"ngtrhieu-api-express-lambda-invoke.json", TargetAWS, []string{"pipeline.stages[0].actions[0].actionTypeId"}}, // CodeCommit source
+			{"quaquazzzzzz-world_app-S3deploy.json", TargetAWS, nil},
 		} {
 			var paths []string
 			for _, v := range check(read(tc.file), tc.target) {
