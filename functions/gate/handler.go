@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"reflect"
 
 	"github.com/relais-ci/relais/shared/core"
 )
@@ -28,23 +26,7 @@ type Output struct{}
 // the error name.
 func (h *Handler) Invoke(ctx context.Context, t core.GateTask) (Output, error) {
 	if err := h.gate.Handle(ctx, t); err != nil {
-		return Output{}, named(err)
+		return Output{}, core.StateMachineError(err)
 	}
 	return Output{}, nil
-}
-
-// named returns the core error type in err's chain that core.ErrorName names, so that
-// the runtime, which reports the returned value's type name, reports that name and not
-// the name of a wrapper; other errors are returned unchanged.
-func named(err error) error {
-	name := core.ErrorName(err)
-	if name == "" {
-		return err
-	}
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if t := reflect.TypeOf(e); t.Kind() == reflect.Pointer && t.Elem().Name() == name {
-			return e
-		}
-	}
-	return err
 }

@@ -107,9 +107,16 @@ func TestErrorNamesAreTypeNames(t *testing.T) {
 		if got := ErrorName(wrapped); got != typeName {
 			t.Errorf("ErrorName(%T) = %q, want the type name %q", err, got, typeName)
 		}
+		if got := StateMachineError(wrapped); got != err {
+			t.Errorf("StateMachineError(wrapped %T) = %v, want the %T value itself", err, got, err)
+		}
 		if !slices.Contains(StateMachineErrorNames, typeName) {
 			t.Errorf("%s missing from StateMachineErrorNames", typeName)
 		}
+	}
+	plain := errors.New("plain")
+	if got := StateMachineError(plain); got != plain {
+		t.Errorf("StateMachineError(plain) = %v, want it unchanged", got)
 	}
 	if got := ErrorName(errors.New("plain")); got != "" {
 		t.Errorf("ErrorName(plain error) = %q, want empty", got)

@@ -124,9 +124,10 @@ func (e *ApprovalTimeoutError) Error() string {
 	return fmt.Sprintf("approval %s/%s timed out", e.Stage, e.Action)
 }
 
-// ErrorName returns the state machine error name of err: the name of the first error type
-// above found in err's chain, or "" when err carries none of them.
-func ErrorName(err error) string {
+// StateMachineError returns the value of one of the error types above found in err's
+// chain, or err itself when it carries none. Task functions return it rather than a
+// wrapper: the Lambda Go runtime names an error after the returned value's type.
+func StateMachineError(err error) error {
 	var (
 		af *ActionFailedError
 		aa *ActionAbandonedError
@@ -137,16 +138,36 @@ func ErrorName(err error) string {
 	)
 	switch {
 	case errors.As(err, &af):
-		return ErrorActionFailed
+		return af
 	case errors.As(err, &aa):
-		return ErrorActionAbandoned
+		return aa
 	case errors.As(err, &es):
-		return ErrorSuperseded
+		return es
 	case errors.As(err, &st):
-		return ErrorStopped
+		return st
 	case errors.As(err, &ar):
-		return ErrorRejected
+		return ar
 	case errors.As(err, &at):
+		return at
+	}
+	return err
+}
+
+// ErrorName returns the state machine error name of err: the name of the first error type
+// above found in err's chain, or "" when err carries none of them.
+func ErrorName(err error) string {
+	switch StateMachineError(err).(type) {
+	case *ActionFailedError:
+		return ErrorActionFailed
+	case *ActionAbandonedError:
+		return ErrorActionAbandoned
+	case *SupersededError:
+		return ErrorSuperseded
+	case *StoppedError:
+		return ErrorStopped
+	case *RejectedError:
+		return ErrorRejected
+	case *ApprovalTimeoutError:
 		return ErrorApprovalTimeout
 	}
 	return ""
