@@ -263,6 +263,9 @@ func (s *Service) letIn(ctx context.Context, w core.Waiter, locked bool) (bool, 
 	if err != nil {
 		return false, fmt.Errorf("let execution %s into stage %s: %w", w.ExecutionID, w.StageName, err)
 	}
+	if e.Status.Terminal() {
+		return false, unlock() // it ended while waiting (its enter task failed)
+	}
 	st := core.StageExecution{
 		PipelineName: w.PipelineName, ExecutionID: w.ExecutionID, StageName: w.StageName,
 		Status: core.StageInProgress, Attempt: 1, StartTime: s.d.Clock.Now(),
@@ -359,6 +362,10 @@ func (s *Service) Fail(ctx context.Context, t core.GateTask) error {
 	}
 	if err := s.endStage(ctx, t, stageStatus); err != nil {
 		return err
+	}
+	// An enter task that failed may have left the execution queued at this stage.
+	if _, err := s.d.Queue.Dequeue(ctx, t.Pipeline, t.Stage, t.ExecutionID); err != nil && !errors.Is(err, core.ErrNotFound) {
+		return fmt.Errorf("fail stage %s: leave its queue: %w", t.Stage, err)
 	}
 	now := s.d.Clock.Now()
 	e, err = s.updateExecution(ctx, t.Pipeline, t.ExecutionID, func(e *core.Execution) bool {
