@@ -309,7 +309,18 @@ func (s *Service) Leave(ctx context.Context, t core.GateTask) error {
 	m.Lock()
 	defer m.Unlock()
 
-	if err := s.endStage(ctx, t, core.StageSucceeded); err != nil {
+	cur, err := s.d.Executions.GetExecution(ctx, t.Pipeline, t.ExecutionID)
+	if err != nil {
+		return fmt.Errorf("leave stage %s: get execution %s: %w", t.Stage, t.ExecutionID, err)
+	}
+	// Stopped with stop-and-wait while this stage ran: its actions have finished, and the
+	// stage is recorded Stopped so that a retry resumes here (its succeeded actions are
+	// kept by FAILED_ACTIONS) and goes on to the stages the stop kept from running.
+	status := core.StageSucceeded
+	if cur.Stop != nil && !t.Last {
+		status = core.StageStopped
+	}
+	if err := s.endStage(ctx, t, status); err != nil {
 		return err
 	}
 	now := s.d.Clock.Now()
