@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/relais-ci/relais/shared/action"
+	"github.com/relais-ci/relais/shared/action/lambdajob"
 	"github.com/relais-ci/relais/shared/core"
 )
 
@@ -74,68 +75,19 @@ func New(d Deps) *Invoker {
 	return &Invoker{d: d}
 }
 
-// Event is the event a function receives.
-type Event struct {
-	Job Job `json:"CodePipeline.job"`
-}
-
-// Job is CodePipeline's job.
-type Job struct {
-	ID        string  `json:"id"`
-	AccountID string  `json:"accountId"`
-	Data      JobData `json:"data"`
-}
-
-// JobData is what the job carries.
-type JobData struct {
-	ActionConfiguration ActionConfiguration `json:"actionConfiguration"`
-	InputArtifacts      []Artifact          `json:"inputArtifacts"`
-	OutputArtifacts     []Artifact          `json:"outputArtifacts"`
-	ArtifactCredentials Credentials         `json:"artifactCredentials"`
-}
-
-// ActionConfiguration holds the action's FunctionName and UserParameters.
-type ActionConfiguration struct {
-	Configuration map[string]string `json:"configuration"`
-}
-
-// Artifact is an input or output artifact and where it is.
-type Artifact struct {
-	Name     string   `json:"name"`
-	Revision *string  `json:"revision"`
-	Location Location `json:"location"`
-}
-
-// Location is an artifact's location, always of type "S3".
-type Location struct {
-	Type       string     `json:"type"`
-	S3Location S3Location `json:"s3Location"`
-}
-
-// S3Location is a bucket and key.
-type S3Location struct {
-	BucketName string `json:"bucketName"`
-	ObjectKey  string `json:"objectKey"`
-}
-
-// Credentials are the temporary credentials CodePipeline passes for the artifact
-// bucket; Relais passes none (empty fields).
-type Credentials struct {
-	AccessKeyID     string `json:"accessKeyId"`
-	SecretAccessKey string `json:"secretAccessKey"`
-	SessionToken    string `json:"sessionToken"`
-	ExpirationTime  int64  `json:"expirationTime"`
-}
-
-// Reply is the part of a function's result Relais reads.
-type Reply struct {
-	OutputVariables  map[string]string `json:"outputVariables,omitempty"`
-	Summary          string            `json:"summary,omitempty"`
-	ExecutionDetails *struct {
-		Summary             string `json:"summary,omitempty"`
-		ExternalExecutionID string `json:"externalExecutionId,omitempty"`
-	} `json:"executionDetails,omitempty"`
-}
+// The job event and reply types are CodePipeline's, shared with the other Invoke
+// provider (package lambdajob).
+type (
+	Event               = lambdajob.Event
+	Job                 = lambdajob.Job
+	JobData             = lambdajob.JobData
+	ActionConfiguration = lambdajob.ActionConfiguration
+	Artifact            = lambdajob.Artifact
+	Location            = lambdajob.Location
+	S3Location          = lambdajob.S3Location
+	Credentials         = lambdajob.Credentials
+	Reply               = lambdajob.Reply
+)
 
 // functionError is the payload of a failed invocation.
 type functionError struct {

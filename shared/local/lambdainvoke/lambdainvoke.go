@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/relais-ci/relais/shared/action"
+	"github.com/relais-ci/relais/shared/action/lambdajob"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/gate"
 )
@@ -105,70 +106,19 @@ func New(d Deps) *Invoker {
 	return &Invoker{d: d, running: map[string]context.CancelFunc{}}
 }
 
-// Event is the event a function receives.
-type Event struct {
-	Job Job `json:"CodePipeline.job"`
-}
-
-// Job is CodePipeline's job.
-type Job struct {
-	ID        string  `json:"id"`
-	AccountID string  `json:"accountId"`
-	Data      JobData `json:"data"`
-}
-
-// JobData is what the job carries.
-type JobData struct {
-	ActionConfiguration ActionConfiguration `json:"actionConfiguration"`
-	InputArtifacts      []Artifact          `json:"inputArtifacts"`
-	OutputArtifacts     []Artifact          `json:"outputArtifacts"`
-	ArtifactCredentials Credentials         `json:"artifactCredentials"`
-}
-
-// ActionConfiguration holds the action's FunctionName and UserParameters.
-type ActionConfiguration struct {
-	Configuration map[string]string `json:"configuration"`
-}
-
-// Artifact is an input or output artifact and where it is.
-type Artifact struct {
-	Name     string   `json:"name"`
-	Revision *string  `json:"revision"`
-	Location Location `json:"location"`
-}
-
-// Location is an artifact's location: always "S3" in form; locally bucketName is a
-// folder and objectKey a path inside it.
-type Location struct {
-	Type       string     `json:"type"`
-	S3Location S3Location `json:"s3Location"`
-}
-
-// S3Location is a bucket and key.
-type S3Location struct {
-	BucketName string `json:"bucketName"`
-	ObjectKey  string `json:"objectKey"`
-}
-
-// Credentials are the temporary credentials CodePipeline passes for the artifact
-// bucket. Locally there are none: the fields are empty, expirationTime is the
-// invocation's deadline (milliseconds since the epoch).
-type Credentials struct {
-	AccessKeyID     string `json:"accessKeyId"`
-	SecretAccessKey string `json:"secretAccessKey"`
-	SessionToken    string `json:"sessionToken"`
-	ExpirationTime  int64  `json:"expirationTime"`
-}
-
-// Reply is what a successful executable may print.
-type Reply struct {
-	OutputVariables  map[string]string `json:"outputVariables,omitempty"`
-	Summary          string            `json:"summary,omitempty"`
-	ExecutionDetails *struct {
-		Summary             string `json:"summary,omitempty"`
-		ExternalExecutionID string `json:"externalExecutionId,omitempty"`
-	} `json:"executionDetails,omitempty"`
-}
+// The job event and reply types are CodePipeline's, shared with the other Invoke
+// provider (package lambdajob).
+type (
+	Event               = lambdajob.Event
+	Job                 = lambdajob.Job
+	JobData             = lambdajob.JobData
+	ActionConfiguration = lambdajob.ActionConfiguration
+	Artifact            = lambdajob.Artifact
+	Location            = lambdajob.Location
+	S3Location          = lambdajob.S3Location
+	Credentials         = lambdajob.Credentials
+	Reply               = lambdajob.Reply
+)
 
 // folderStore is a store whose artifacts are files under one folder, at their key
 // (shared/local/fileartifact): their locations can be given as they are.
