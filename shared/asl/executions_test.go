@@ -205,16 +205,14 @@ func TestRedrive(t *testing.T) {
 	for h.clock.Waiters() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	for {
-		mu.Lock()
-		n := calls["a"]
-		mu.Unlock()
-		if n == 1 {
-			break
+	// A has finished once its state has exited (its handler returning is not enough).
+	for aDone := false; !aDone; time.Sleep(time.Millisecond) {
+		for _, e := range h.history(x.ARN) {
+			if e.Type == "TaskStateExited" && e.EventDetails != nil && e.StateExitedEventDetails != nil && e.StateExitedEventDetails.Name == "A" {
+				aDone = true
+			}
 		}
-		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond)
 	x = h.wait(x.ARN)
 	if x.Status != StatusFailed || x.Cause != "b" {
 		t.Fatalf("first run: got %s %s %s", x.Status, x.Error, x.Cause)
