@@ -103,7 +103,7 @@ func TestServeMailsApprovalLinks(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST: %s", resp.Status)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		got, _ := srv.rt.Store.GetExecution(ctx, "hello-approval", x.ID)
 		if got.Status == core.ExecutionSucceeded {

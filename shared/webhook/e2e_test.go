@@ -115,7 +115,7 @@ func TestEndToEndPushRunsPipeline(t *testing.T) {
 
 	id := dec.Executions[0].ExecutionID
 	var x core.Execution
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		if x, err = rt.Store.GetExecution(ctx, "hello", id); err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +206,7 @@ func TestEndToEndWithLocalProviders(t *testing.T) {
 	}
 	id := dec.Executions[0].ExecutionID
 	var x core.Execution
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		if x, err = rt.Store.GetExecution(ctx, "hello", id); err != nil {
 			t.Fatal(err)
 		}

@@ -200,7 +200,7 @@ func TestApprovalByMail(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the pipeline did not go on to deploy")
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		got, _ := rt.Store.GetExecution(ctx, "shop", x.ID)
 		if got.Status == core.ExecutionSucceeded {
@@ -286,7 +286,7 @@ func TestApprovalTimeoutStopsLinks(t *testing.T) {
 		t.Fatalf("pending approvals %+v: want one expiring in 5 minutes", pending)
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		clock.Advance(time.Minute)
 		got, _ := rt.Store.GetExecution(ctx, "shop", x.ID)

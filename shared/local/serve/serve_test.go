@@ -300,7 +300,7 @@ func TestApprovalApprovedAndRejected(t *testing.T) {
 			))
 			id := e.Start(t, "p")
 			var pending []core.Approval
-			for deadline := time.Now().Add(20 * time.Second); len(pending) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			for deadline := time.Now().Add(2 * time.Minute); len(pending) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 				pending, _ = e.RT.Store.PendingApprovals(context.Background(), "p", id)
 			}
 			if len(pending) != 1 || pending[0].CustomData != "ship c0ffee?" {
