@@ -82,7 +82,7 @@ func durableEngine(store Store, clock *FakeClock, tokens chan<- string, flaky *s
 func drive(t *testing.T, eng *Engine, clock *FakeClock, arn string, tokens chan string, seen *[]string, stop <-chan struct{}) {
 	t.Helper()
 	done := eng.liveDone(arn)
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(time.Minute)
 	for {
 		for _, tok := range *seen {
 			_ = eng.SendTaskSuccess(context.Background(), tok, `{"ok":1}`)

@@ -47,7 +47,7 @@ func (h *harness) wait(arn string) Execution {
 	h.t.Helper()
 	x := h.eng.liveExecution(arn)
 	if x != nil {
-		deadline := time.After(10 * time.Second)
+		deadline := time.After(time.Minute)
 		// The clock moves only once the execution has been quiet for a while: a task
 		// handler that is merely slow to be scheduled (under -race, on a loaded machine)
 		// must not see its TimeoutSeconds fire.
