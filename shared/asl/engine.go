@@ -159,7 +159,8 @@ func (e *Engine) machineName(nameOrARN string) string {
 	return nameOrARN
 }
 
-// machine returns a machine by name or ARN, loading the store's machines on a miss.
+// machine returns a machine by name or ARN, reading it from the store on a miss (one
+// record: a lookup never costs more as more machines are installed).
 func (e *Engine) machine(ctx context.Context, nameOrARN string) (*machineEntry, error) {
 	name := e.machineName(nameOrARN)
 	e.mu.RLock()
@@ -168,34 +169,53 @@ func (e *Engine) machine(ctx context.Context, nameOrARN string) (*machineEntry, 
 	if me != nil {
 		return me, nil
 	}
-	if err := e.loadMachines(ctx); err != nil {
-		return nil, err
-	}
-	e.mu.RLock()
-	me = e.machines[name]
-	e.mu.RUnlock()
-	if me == nil {
+	r, err := e.store.Machine(ctx, name)
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("state machine %s: %w", nameOrARN, ErrNotFound)
 	}
-	return me, nil
+	if err != nil {
+		return nil, fmt.Errorf("load state machine %s: %w", name, err)
+	}
+	m, err := Parse(r.Definition)
+	if err != nil {
+		e.log.Warn("stored state machine does not parse", "state_machine", r.Name, "err", err)
+		return nil, fmt.Errorf("state machine %s: %w", nameOrARN, ErrNotFound)
+	}
+	return e.cacheMachine(r, m), nil
 }
 
+// cacheMachine keeps a machine read from the store unless one is cached already (a
+// concurrent Create or Update, which is newer), and returns the cached one.
+func (e *Engine) cacheMachine(r MachineRecord, m *Machine) *machineEntry {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if me, ok := e.machines[r.Name]; ok {
+		return me
+	}
+	me := &machineEntry{rec: r, m: m}
+	e.machines[r.Name] = me
+	return me
+}
+
+// loadMachines caches every stored machine not cached yet; only those are parsed.
 func (e *Engine) loadMachines(ctx context.Context) error {
 	recs, err := e.store.Machines(ctx)
 	if err != nil {
 		return fmt.Errorf("load state machines: %w", err)
 	}
 	for _, r := range recs {
+		e.mu.RLock()
+		_, ok := e.machines[r.Name]
+		e.mu.RUnlock()
+		if ok {
+			continue
+		}
 		m, err := Parse(r.Definition)
 		if err != nil {
 			e.log.Warn("stored state machine does not parse", "state_machine", r.Name, "err", err)
 			continue
 		}
-		e.mu.Lock()
-		if _, ok := e.machines[r.Name]; !ok {
-			e.machines[r.Name] = &machineEntry{rec: r, m: m}
-		}
-		e.mu.Unlock()
+		e.cacheMachine(r, m)
 	}
 	return nil
 }

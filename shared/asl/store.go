@@ -18,6 +18,8 @@ type Store interface {
 	// PutMachine creates or replaces the state machine named rec.Name; a nil Definition
 	// deletes it (deleting a missing machine is not an error). Idempotent.
 	PutMachine(ctx context.Context, rec MachineRecord) error
+	// Machine returns the stored state machine named name.
+	Machine(ctx context.Context, name string) (MachineRecord, error)
 	// Machines returns every stored state machine, in no particular order.
 	Machines(ctx context.Context) ([]MachineRecord, error)
 	// Checkpoint atomically writes cp.Execution (insert when cp.Create, else update) and
@@ -112,6 +114,17 @@ func (s *MemStore) PutMachine(ctx context.Context, rec MachineRecord) error {
 	rec.Definition = append([]byte(nil), rec.Definition...)
 	s.machines[rec.Name] = rec
 	return nil
+}
+
+func (s *MemStore) Machine(ctx context.Context, name string) (MachineRecord, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.machines[name]
+	if !ok {
+		return MachineRecord{}, ErrNotFound
+	}
+	m.Definition = append([]byte(nil), m.Definition...)
+	return m, nil
 }
 
 func (s *MemStore) Machines(ctx context.Context) ([]MachineRecord, error) {

@@ -116,6 +116,23 @@ func (s *Store) PutMachine(ctx context.Context, rec asl.MachineRecord) error {
 	return nil
 }
 
+// Machine returns one stored machine.
+func (s *Store) Machine(ctx context.Context, name string) (asl.MachineRecord, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT record FROM machines WHERE name = ?`, name).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return asl.MachineRecord{}, fmt.Errorf("machine %s: %w", name, asl.ErrNotFound)
+	}
+	if err != nil {
+		return asl.MachineRecord{}, fmt.Errorf("get machine %s: %w", name, err)
+	}
+	var m asl.MachineRecord
+	if err := json.Unmarshal(b, &m); err != nil {
+		return asl.MachineRecord{}, fmt.Errorf("decode machine %s: %w", name, err)
+	}
+	return m, nil
+}
+
 // Machines returns every stored machine.
 func (s *Store) Machines(ctx context.Context) ([]asl.MachineRecord, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT record FROM machines`)

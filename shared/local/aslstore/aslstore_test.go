@@ -149,11 +149,17 @@ func TestReopenKeepsMachinesAndSchema(t *testing.T) {
 	if err != nil || len(ms) != 1 || ms[0].Name != "m" {
 		t.Fatalf("machines after reopening: got %v (%v), want [m]", ms, err)
 	}
+	if m, err := s2.Machine(ctx, "m"); err != nil || m.Name != "m" || string(m.Definition) != `{}` {
+		t.Errorf("machine m: got %+v (%v)", m, err)
+	}
 	if err := s2.PutMachine(ctx, asl.MachineRecord{Name: "m"}); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _ := s2.Machines(ctx); len(ms) != 0 {
 		t.Errorf("after delete: got %d machines, want 0", len(ms))
+	}
+	if _, err := s2.Machine(ctx, "m"); !errors.Is(err, asl.ErrNotFound) {
+		t.Errorf("deleted machine: got %v, want ErrNotFound", err)
 	}
 }
 
