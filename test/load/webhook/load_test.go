@@ -2,20 +2,25 @@
 // signed push deliveries over loopback HTTP to the handler relais serve mounts, with
 // dedupe on and executions started (and run) on the local runtime.
 //
-// It runs only when RELAIS_LOAD is set, and is bounded in count and time:
+// It is bounded in count and time. Without RELAIS_LOAD it is a small run (200
+// deliveries, 20 pipelines) that checks the outcome — one execution per distinct
+// delivery, each with its engine run — as part of go test ./...; with RELAIS_LOAD set
+// it is the measurement:
 //
 //	RELAIS_LOAD=1 go test ./test/load/webhook -run TestLoad -v
 //
-// RELAIS_LOAD_DELIVERIES (default 2000), RELAIS_LOAD_CONCURRENCY (default 16) and
-// RELAIS_LOAD_SECONDS (default 30, the most it sends for) tune it. RELAIS_LOAD_MODE says
-// what a delivery does past the intake:
+// RELAIS_LOAD_DELIVERIES (default 2000), RELAIS_LOAD_CONCURRENCY (default 16),
+// RELAIS_LOAD_PIPELINES (default 100) and RELAIS_LOAD_SECONDS (default 30, the most it
+// sends for) tune it. RELAIS_LOAD_MODE says what a delivery does past the intake:
 //
 //	run      (default) start an execution, which runs on meanwhile (Source → Build)
 //	hold     start an execution whose actions never end (no work after the start)
 //	record   record the delivery, then "start" with a no-op starter (intake + dedupe)
-//	nomatch  push to a branch no pipeline selects (intake alone: verify, parse, match) One delivery in ten
+//	nomatch  push to a branch no pipeline selects (intake alone: verify, parse, match)
 //
-// is a redelivery of an earlier one (answered "duplicate", starting nothing).
+// One delivery in ten is a redelivery of an earlier one (answered "duplicate",
+// starting nothing). Allocations are counted over the whole process while deliveries
+// are sent: client, server, intake and the executions' background work.
 package webhook
 
 import (
@@ -28,6 +33,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +43,7 @@ import (
 	"time"
 
 	"github.com/relais-ci/relais/shared/action"
+	"github.com/relais-ci/relais/shared/asl"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/execution"
 	"github.com/relais-ci/relais/shared/local/serve"
@@ -72,10 +79,10 @@ func declaration(name, repo, branch string) []byte {
 }
 
 func TestLoad(t *testing.T) {
-	if os.Getenv("RELAIS_LOAD") == "" {
-		t.Skip("set RELAIS_LOAD=1 to run the webhook load test")
+	total, pipelines := 200, 20
+	if os.Getenv("RELAIS_LOAD") != "" {
+		total, pipelines = envInt("RELAIS_LOAD_DELIVERIES", 2000), envInt("RELAIS_LOAD_PIPELINES", 100)
 	}
-	total := envInt("RELAIS_LOAD_DELIVERIES", 2000)
 	workers := envInt("RELAIS_LOAD_CONCURRENCY", 16)
 	limit := time.Duration(envInt("RELAIS_LOAD_SECONDS", 30)) * time.Second
 	ctx := context.Background()
@@ -114,8 +121,10 @@ func TestLoad(t *testing.T) {
 	}
 	close(ready)
 	defer rt.Close()
-	// 100 pipelines: one fires on the pushes sent, 99 read other repositories or branches.
-	for i := range 100 {
+	// One pipeline fires on the pushes sent; the others read other repositories or
+	// branches (nine of them another branch of the same repository).
+	installStart := time.Now()
+	for i := range pipelines {
 		repo, branch := fmt.Sprintf("org/repo-%d", i), "main"
 		switch {
 		case i == 0:
@@ -127,6 +136,7 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	installed := time.Since(installStart)
 	starts, records := &timings{}, &timings{}
 	var starter webhook.Starter = timedStarter{rt.Executions, starts}
 	if mode == "record" {
@@ -157,6 +167,8 @@ func TestLoad(t *testing.T) {
 	results := make([]result, 0, total)
 	var mu sync.Mutex
 	var next atomic.Int64
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	deadline := time.Now().Add(limit)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -197,6 +209,7 @@ func TestLoad(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
 
 	lats := make([]time.Duration, len(results))
 	codes := map[int]int{}
@@ -231,12 +244,34 @@ func TestLoad(t *testing.T) {
 		mode, len(results), elapsed.Round(time.Millisecond), workers, float64(len(results))/elapsed.Seconds(),
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lats[len(lats)-1].Round(10*time.Microsecond))
 	t.Logf("statuses %v; %d duplicates; %d executions recorded; %d actions run meanwhile", codes, dups, execs, actions.Load())
+	n := uint64(max(len(results), 1))
+	t.Logf("while sending: %d allocs, %d KB allocated per delivery; %d GCs; %d pipelines installed in %v",
+		(after.Mallocs-before.Mallocs)/n, (after.TotalAlloc-before.TotalAlloc)/n/1024, after.NumGC-before.NumGC,
+		pipelines, installed.Round(time.Millisecond))
 	t.Logf("inside: RecordDelivery p50 %v p99 %v; execution.Service.Start p50 %v p99 %v", records.pct(0.5), records.pct(0.99), starts.pct(0.5), starts.pct(0.99))
 	if codes[200] != len(results) {
 		t.Errorf("statuses: got %v, want every delivery answered 200", codes)
 	}
 	if want := len(results) - dups; (mode == "run" || mode == "hold") && execs != want {
 		t.Errorf("executions: got %d, want one per distinct delivery (%d)", execs, want)
+	}
+	if mode == "run" || mode == "hold" {
+		// Every execution recorded has its engine run: started, not merely recorded.
+		runs := 0
+		for in := (asl.ListExecutionsInput{StateMachine: "p000"}); ; {
+			xs, next, err := rt.Interp.ListExecutions(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs += len(xs)
+			if next == "" {
+				break
+			}
+			in.NextToken = next
+		}
+		if runs != execs {
+			t.Errorf("engine runs: got %d, want one per execution recorded (%d)", runs, execs)
+		}
 	}
 }
 
