@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/core"
@@ -32,6 +35,17 @@ type RunEnder interface {
 	EndRun(ctx context.Context, r EndedRun) error
 }
 
+// ExecutionReader reads executions (core.ExecutionStore).
+type ExecutionReader interface {
+	GetExecution(ctx context.Context, pipelineName, id string) (core.Execution, error)
+}
+
+// StatusReporter reports an execution's status where its revision came from (a GitHub
+// commit status: Statuses). It logs its own failures; the handler ignores them.
+type StatusReporter interface {
+	Report(ctx context.Context, e core.Execution) error
+}
+
 // EndedRun is a state machine execution that ended FAILED, ABORTED or TIMED_OUT.
 type EndedRun struct {
 	Pipeline    string
@@ -43,22 +57,53 @@ type EndedRun struct {
 	Cause  string
 }
 
-// Handler translates the EventBridge events of CodeBuild and Step Functions.
-type Handler struct {
-	builds Completer
-	runs   RunEnder
-	reader BuildReader
-	logger *slog.Logger
+// Deps are what the handler works over.
+type Deps struct {
+	// Builds completes the actions of builds that ended.
+	Builds Completer
+	// Runs ends the executions of state machine runs that ended abnormally.
+	Runs RunEnder
+	// Reader, when set, reads what a succeeded build produced beyond what its event
+	// says: its secondary artifacts, and its exported variables. Outputs, when set,
+	// limits that to the builds whose action declares outputs the event does not name
+	// or whose event carries no variables, and leaves builds no action waits for alone.
+	Reader  BuildReader
+	Outputs OutputLister
+	// Statuses, when set with Executions, reports an execution's status when its run
+	// starts and when it ends.
+	Statuses   StatusReporter
+	Executions ExecutionReader
+	Logger     *slog.Logger
 }
 
-// NewHandler returns a handler that completes build actions through builds and ends
-// runs through runs. reader, when set, supplies the variables a succeeded build
-// exported, when its event carries none.
-func NewHandler(builds Completer, runs RunEnder, reader BuildReader, logger *slog.Logger) *Handler {
-	if logger == nil {
-		logger = slog.Default()
+// EventFunc handles the events of one source and detail type.
+type EventFunc func(ctx context.Context, e Event) (Output, error)
+
+type route struct{ source, detailType string }
+
+// Handler translates the EventBridge events of CodeBuild and Step Functions, and those
+// of any source routed to it.
+type Handler struct {
+	d      Deps
+	routes map[route]EventFunc
+}
+
+// New returns a handler of CodeBuild build state changes and Step Functions execution
+// status changes over d.
+func New(d Deps) *Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
 	}
-	return &Handler{builds: builds, runs: runs, reader: reader, logger: logger}
+	h := &Handler{d: d, routes: map[route]EventFunc{}}
+	h.Route(sourceCodeBuild, typeBuildState, h.build)
+	h.Route(sourceStepFunctions, typeExecutionStatus, h.execution)
+	return h
+}
+
+// Route hands the events of source and detailType to fn, in place of any function
+// routed there before. Routes are set up before the handler serves events.
+func (h *Handler) Route(source, detailType string, fn EventFunc) {
+	h.routes[route{source, detailType}] = fn
 }
 
 // Output says what the handler did with an event (for logs and tests).
@@ -72,10 +117,11 @@ const (
 	outcomeCompleted = "completed"
 	outcomeUnknown   = "unknown"
 	outcomeEnded     = "ended"
+	outcomeReported  = "reported"
 )
 
-// envelope is the part of an EventBridge event every event has.
-type envelope struct {
+// Event is the part of an EventBridge event every event has.
+type Event struct {
 	Source     string          `json:"source"`
 	DetailType string          `json:"detail-type"`
 	ID         string          `json:"id"`
@@ -86,21 +132,20 @@ type envelope struct {
 // keeps it for its retries and the dead-letter destination); an event about work Relais
 // does not track is ignored.
 func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (Output, error) {
-	var e envelope
+	var e Event
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return Output{}, fmt.Errorf("decode event: %w", err)
 	}
-	switch {
-	case e.Source == sourceCodeBuild && e.DetailType == typeBuildState:
-		return h.build(ctx, e)
-	case e.Source == sourceStepFunctions && e.DetailType == typeExecutionStatus:
-		return h.execution(ctx, e)
+	if fn, ok := h.routes[route{e.Source, e.DetailType}]; ok {
+		return fn(ctx, e)
 	}
-	h.logger.InfoContext(ctx, "event ignored", "source", e.Source, "detail_type", e.DetailType, "event_id", e.ID)
+	h.d.Logger.InfoContext(ctx, "event ignored", "source", e.Source, "detail_type", e.DetailType, "event_id", e.ID)
 	return Output{Outcome: outcomeIgnored}, nil
 }
 
-// buildDetail is the part of a CodeBuild Build State Change detail Relais reads.
+// buildDetail is the part of a CodeBuild Build State Change detail Relais reads. The
+// event names the primary artifact only; secondary artifacts are read from the build
+// (BuildReader).
 type buildDetail struct {
 	Status  string `json:"build-status"`
 	BuildID string `json:"build-id"`
@@ -127,7 +172,7 @@ type buildDetail struct {
 
 // build completes the action a finished build ran for. The action's external id is the
 // build id as StartBuild returns it ("project:uuid"); the event names the build by ARN.
-func (h *Handler) build(ctx context.Context, e envelope) (Output, error) {
+func (h *Handler) build(ctx context.Context, e Event) (Output, error) {
 	var d buildDetail
 	if err := json.Unmarshal(e.Detail, &d); err != nil {
 		return Output{}, fmt.Errorf("decode build state change %s: %w", e.ID, err)
@@ -136,20 +181,38 @@ func (h *Handler) build(ctx context.Context, e envelope) (Output, error) {
 	if !done {
 		return Output{Outcome: outcomeIgnored}, nil
 	}
-	if res.Status == core.ActionSucceeded && res.OutputVariables == nil && h.reader != nil {
-		vars, err := h.reader.ExportedVariables(ctx, res.ExternalID)
-		if err != nil {
-			return Output{}, fmt.Errorf("complete build %s: %w", res.ExternalID, err)
+	unknown := func() (Output, error) {
+		// A build of a Relais project that no action waits for (started by hand).
+		h.d.Logger.InfoContext(ctx, "build not run by an action", "build", res.ExternalID, "project", d.Project)
+		return Output{Outcome: outcomeUnknown}, nil
+	}
+	if res.Status == core.ActionSucceeded && h.d.Reader != nil {
+		// An action with several outputs gets them all: the event names the primary
+		// artifact only.
+		read := true
+		if h.d.Outputs != nil {
+			names, err := h.d.Outputs.DeclaredOutputs(ctx, res.ExternalID)
+			if errors.Is(err, core.ErrNotFound) {
+				return unknown()
+			}
+			if err != nil {
+				return Output{}, fmt.Errorf("complete build %s: %w", res.ExternalID, err)
+			}
+			read = res.OutputVariables == nil || slices.ContainsFunc(names, func(n string) bool {
+				return !slices.ContainsFunc(res.OutputArtifacts, func(a core.Artifact) bool { return a.Name == n })
+			})
 		}
-		if len(vars) > 0 {
-			res.OutputVariables = vars
+		if read {
+			b, err := h.d.Reader.ReadBuild(ctx, res.ExternalID)
+			if err != nil {
+				return Output{}, fmt.Errorf("complete build %s: %w", res.ExternalID, err)
+			}
+			res = b.complete(res)
 		}
 	}
-	err := h.builds.CompleteExternal(ctx, res.ExternalID, res)
+	err := h.d.Builds.CompleteExternal(ctx, res.ExternalID, res)
 	if errors.Is(err, core.ErrNotFound) {
-		// A build of a Relais project that no action waits for (started by hand).
-		h.logger.InfoContext(ctx, "build not run by an action", "build", res.ExternalID, "project", d.Project)
-		return Output{Outcome: outcomeUnknown}, nil
+		return unknown()
 	}
 	if err != nil {
 		return Output{}, fmt.Errorf("complete build %s: %w", res.ExternalID, err)
@@ -175,7 +238,7 @@ func buildResult(d buildDetail) (res action.Result, done bool) {
 	case "SUCCEEDED":
 		res.Status = core.ActionSucceeded
 		res.Summary = "Build " + id + " succeeded"
-		if a, ok := artifact(d.Info.Artifact.Location); ok {
+		if a, ok := artifact(d.Info.Artifact.Location, ""); ok {
 			res.OutputArtifacts = []core.Artifact{a}
 		}
 	case "FAILED", "FAULT", "STOPPED", "TIMED_OUT":
@@ -200,19 +263,38 @@ func buildResult(d buildDetail) (res action.Result, done bool) {
 	return res, true
 }
 
-// artifact reads the output artifact of a build from its S3 location
-// ("arn:aws:s3:::bucket/key"): the CodeBuild provider points the build's artifacts at the
-// artifact store's key for the action's output, <pipeline>/<execution>/<name>.zip.
-func artifact(loc string) (core.Artifact, bool) {
-	rest, ok := strings.CutPrefix(loc, "arn:aws:s3:::")
-	if !ok {
+// complete adds to res what the build knows and its event did not say: the output
+// artifacts the event left out (the secondary ones), and the exported variables when
+// the event carried none.
+func (b BuildOutputs) complete(res action.Result) action.Result {
+	for _, a := range b.Artifacts {
+		if !slices.ContainsFunc(res.OutputArtifacts, func(o core.Artifact) bool { return o.Name == a.Name }) {
+			res.OutputArtifacts = append(res.OutputArtifacts, a)
+		}
+	}
+	if res.OutputVariables == nil && len(b.Variables) > 0 {
+		res.OutputVariables = b.Variables
+	}
+	return res
+}
+
+// artifact reads an output artifact of a build from its S3 location
+// ("arn:aws:s3:::bucket/key"): the CodeBuild provider (codebuildaction) points each of
+// the action's outputs at the artifact store's key for it, <pipeline>/<execution>/<name>.zip,
+// and names a secondary artifact by its output's name (its identifier). name is the
+// artifact's identifier; "" (the primary artifact) takes the name from the key.
+func artifact(loc, name string) (core.Artifact, bool) {
+	a, err := arn.Parse(loc)
+	if err != nil || a.Service != "s3" {
 		return core.Artifact{}, false
 	}
-	bucket, key, ok := strings.Cut(rest, "/")
+	bucket, key, ok := strings.Cut(a.Resource, "/")
 	if !ok || bucket == "" || key == "" {
 		return core.Artifact{}, false
 	}
-	name := strings.TrimSuffix(path.Base(key), ".zip")
+	if name == "" {
+		name = strings.TrimSuffix(path.Base(key), ".zip")
+	}
 	return core.Artifact{Name: name, Location: core.ArtifactLocation{Store: bucket, Key: key}}, true
 }
 
@@ -226,14 +308,21 @@ type executionDetail struct {
 	Cause  string `json:"cause"`
 }
 
-// execution hands a run that ended abnormally to the run ender.
-func (h *Handler) execution(ctx context.Context, e envelope) (Output, error) {
+// execution handles a run that started or ended: a run that ended abnormally goes to
+// the run ender, and the execution's status is reported.
+func (h *Handler) execution(ctx context.Context, e Event) (Output, error) {
 	var d executionDetail
 	if err := json.Unmarshal(e.Detail, &d); err != nil {
 		return Output{}, fmt.Errorf("decode execution status change %s: %w", e.ID, err)
 	}
+	abnormal := false
 	switch d.Status {
 	case "FAILED", "ABORTED", "TIMED_OUT":
+		abnormal = true
+	case "RUNNING", "SUCCEEDED":
+		if h.d.Statuses == nil || h.d.Executions == nil {
+			return Output{Outcome: outcomeIgnored}, nil
+		}
 	default:
 		return Output{Outcome: outcomeIgnored}, nil
 	}
@@ -241,12 +330,52 @@ func (h *Handler) execution(ctx context.Context, e envelope) (Output, error) {
 	if err := json.Unmarshal([]byte(d.Input), &in); err != nil || in.Pipeline == "" || in.ExecutionID == "" {
 		// Not a run Relais started (its input is always a MachineInput), or one whose
 		// input the event left out: nothing to free.
-		h.logger.WarnContext(ctx, "execution status change without a Relais input", "run", d.Name, "status", d.Status)
+		h.d.Logger.WarnContext(ctx, "execution status change without a Relais input", "run", d.Name, "status", d.Status)
 		return Output{Outcome: outcomeIgnored}, nil
 	}
-	r := EndedRun{Pipeline: in.Pipeline, ExecutionID: in.ExecutionID, Run: d.Name, Status: d.Status, Error: d.Error, Cause: d.Cause}
-	if err := h.runs.EndRun(ctx, r); err != nil {
-		return Output{}, fmt.Errorf("end run %s of execution %s: %w", d.Name, in.ExecutionID, err)
+	out := Output{Outcome: outcomeReported}
+	if abnormal {
+		r := EndedRun{Pipeline: in.Pipeline, ExecutionID: in.ExecutionID, Run: d.Name, Status: d.Status, Error: d.Error, Cause: d.Cause}
+		if err := h.d.Runs.EndRun(ctx, r); err != nil {
+			return Output{}, fmt.Errorf("end run %s of execution %s: %w", d.Name, in.ExecutionID, err)
+		}
+		out.Outcome = outcomeEnded
 	}
-	return Output{Outcome: outcomeEnded}, nil
+	h.report(ctx, in.Pipeline, in.ExecutionID, d.Name)
+	return out, nil
+}
+
+// report reports the status of an execution as recorded, if run is its current run.
+// EventBridge may deliver a run's start after its end, and two instances of this
+// function may report one execution at once: each reports what the store says, and
+// one that reported a running execution reads it again, so that the last status
+// reported is the final one once the execution has ended. Failures are logged only:
+// a status never fails the pipeline, nor the event.
+func (h *Handler) report(ctx context.Context, pipelineName, id, run string) {
+	if h.d.Statuses == nil || h.d.Executions == nil {
+		return
+	}
+	read := func() (core.Execution, bool) {
+		x, err := h.d.Executions.GetExecution(ctx, pipelineName, id)
+		if err != nil {
+			h.d.Logger.WarnContext(ctx, "report execution status: read execution", "pipeline", pipelineName, "execution_id", id, "err", err)
+			return x, false
+		}
+		current := x.EngineRun
+		if current == "" {
+			current = x.ID
+		}
+		return x, current == run // else an older run of a retried execution
+	}
+	x, ok := read()
+	if !ok {
+		return
+	}
+	_ = h.d.Statuses.Report(ctx, x) // logged by the reporter
+	if x.Status.Terminal() {
+		return
+	}
+	if x, ok = read(); ok && x.Status.Terminal() {
+		_ = h.d.Statuses.Report(ctx, x)
+	}
 }

@@ -79,6 +79,8 @@ func (f *fakeRuns) EndRun(_ context.Context, r EndedRun) error {
 	return nil
 }
 
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 const buildID = "relais-hello:0b5e8d1c-7f36-4c4e-9d1b-3f0d2c9a1e01"
 
 func TestInvoke(t *testing.T) {
@@ -109,6 +111,7 @@ func TestInvoke(t *testing.T) {
 		},
 		{sample: "codebuild-in-progress.json", want: Output{Outcome: outcomeIgnored}},
 		{sample: "stepfunctions-succeeded.json", want: Output{Outcome: outcomeIgnored}},
+		{sample: "stepfunctions-running.json", want: Output{Outcome: outcomeIgnored}},
 		{
 			sample: "stepfunctions-aborted.json", want: Output{Outcome: outcomeEnded},
 			wantRuns: []EndedRun{{Pipeline: "hello", ExecutionID: "6f1c1b8e-2f0a-4c55-9a51-0c4f0f4b2b11",
@@ -124,7 +127,7 @@ func TestInvoke(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.sample, func(t *testing.T) {
 			builds, runs := &fakeCompleter{}, &fakeRuns{}
-			h := NewHandler(builds, runs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			h := New(Deps{Builds: builds, Runs: runs, Logger: discard})
 			out, err := lambda.NewHandler(h.Invoke).Invoke(context.Background(), sample(t, tt.sample))
 			if err != nil {
 				t.Fatalf("invoke: %v", err)
@@ -148,7 +151,7 @@ func TestInvoke(t *testing.T) {
 
 func TestInvokeUnknownBuildIsIgnored(t *testing.T) {
 	builds := &fakeCompleter{err: fmt.Errorf("complete action of x: %w", core.ErrNotFound)}
-	h := NewHandler(builds, &fakeRuns{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := New(Deps{Builds: builds, Runs: &fakeRuns{}, Logger: discard})
 	out, err := h.Invoke(context.Background(), sample(t, "codebuild-succeeded.json"))
 	if err != nil || out.Outcome != outcomeUnknown {
 		t.Errorf("got %+v, %v; want outcome %q and no error", out, err, outcomeUnknown)
@@ -157,7 +160,7 @@ func TestInvokeUnknownBuildIsIgnored(t *testing.T) {
 
 func TestInvokeFailsOnStoreErrors(t *testing.T) {
 	boom := errors.New("throttled")
-	h := NewHandler(&fakeCompleter{err: boom}, &fakeRuns{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := New(Deps{Builds: &fakeCompleter{err: boom}, Runs: &fakeRuns{}, Logger: discard})
 	if _, err := h.Invoke(context.Background(), sample(t, "codebuild-failed.json")); !errors.Is(err, boom) {
 		t.Errorf("got error %v, want one wrapping %v (so that EventBridge retries)", err, boom)
 	}
@@ -167,16 +170,16 @@ func TestInvokeFailsOnStoreErrors(t *testing.T) {
 }
 
 func TestInvokeIgnoresOtherEvents(t *testing.T) {
-	h := NewHandler(&fakeCompleter{}, &fakeRuns{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := New(Deps{Builds: &fakeCompleter{}, Runs: &fakeRuns{}, Logger: discard})
 	out, err := h.Invoke(context.Background(), []byte(`{"source":"aws.s3","detail-type":"Object Created","detail":{}}`))
 	if err != nil || out.Outcome != outcomeIgnored {
 		t.Errorf("got %+v, %v; want ignored", out, err)
 	}
 }
 
-type fakeReader map[string]map[string]string
+type fakeReader map[string]BuildOutputs
 
-func (f fakeReader) ExportedVariables(_ context.Context, id string) (map[string]string, error) {
+func (f fakeReader) ReadBuild(_ context.Context, id string) (BuildOutputs, error) {
 	return f[id], nil
 }
 
@@ -190,8 +193,8 @@ func TestInvokeReadsExportedVariables(t *testing.T) {
 	delete(e["detail"].(map[string]any)["additional-information"].(map[string]any), "exported-environment-variables")
 	payload, _ := json.Marshal(e)
 	builds := &fakeCompleter{}
-	reader := fakeReader{buildID: {"VERSION": "2.0"}}
-	h := NewHandler(builds, &fakeRuns{}, reader, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reader := fakeReader{buildID: {Variables: map[string]string{"VERSION": "2.0"}}}
+	h := New(Deps{Builds: builds, Runs: &fakeRuns{}, Reader: reader, Logger: discard})
 	if _, err := h.Invoke(context.Background(), payload); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,11 @@
 // Run starts a build of the action's project with the input artifacts as S3 sources and
 // the artifact bucket as the destination of its artifacts, and returns InProgress with
 // the build id; the action ends when CodeBuild's Build State Change event reaches the
-// events function (functions/events), which reads the primary output artifact from
-// <pipeline>/<execution>/<name>.zip, where this package points it.
+// events function (functions/events), which records every output artifact at
+// <pipeline>/<execution>/<name>.zip, where this package points it: the first declared
+// output is the build's primary artifact (the event names it), the others secondary
+// artifacts whose identifier is the output's name (read from the build, BatchGetBuilds),
+// as under CodePipeline.
 //
 // The configuration keys are those of the local twin (shared/local/codebuild):
 // ProjectName, PrimarySource, EnvironmentVariables; BatchEnabled true is refused.
