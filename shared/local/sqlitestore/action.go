@@ -91,7 +91,7 @@ func (s *Store) ListActions(ctx context.Context, f core.ActionFilter, page core.
 		args = append(args, after.Start, after.Start, after.ID)
 	}
 	query += ` ORDER BY start_time DESC, id DESC LIMIT ?`
-	as, err := listJSON[core.ActionExecution](ctx, s.db, query, append(args, n+1)...)
+	as, err := listJSON[core.ActionExecution](ctx, s, query, append(args, n+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list actions of %s: %w", f.PipelineName, err)
 	}

@@ -88,7 +88,7 @@ func (s *Store) PendingApprovals(ctx context.Context, pipeline, executionID stri
 		query += ` AND execution = ?`
 		args = append(args, executionID)
 	}
-	as, err := listJSON[core.Approval](ctx, s.db, query+` ORDER BY id`, args...)
+	as, err := listJSON[core.Approval](ctx, s, query+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list pending approvals of %s/%s: %w", pipeline, executionID, err)
 	}

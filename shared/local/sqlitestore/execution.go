@@ -85,7 +85,7 @@ func (s *Store) ListExecutions(ctx context.Context, pipeline string, page core.P
 	}
 	query += ` ORDER BY start_time DESC, id DESC LIMIT ?`
 	// One more than the page holds tells whether another page follows.
-	es, err := listJSON[core.Execution](ctx, s.db, query, append(args, n+1)...)
+	es, err := listJSON[core.Execution](ctx, s, query, append(args, n+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list executions of %s: %w", pipeline, err)
 	}

@@ -39,10 +39,10 @@ func (s *Store) ReleaseStage(ctx context.Context, pipeline, stage, executionID s
 // StageHolder returns the execution holding the stage; see core.StageLocks.
 func (s *Store) StageHolder(ctx context.Context, pipeline, stage string) (string, error) {
 	var holder string
-	err := s.db.QueryRowContext(ctx, `SELECT execution FROM stage_locks WHERE pipeline = ? AND stage = ?`,
-		pipeline, stage).Scan(&holder)
+	err := s.queryRow(ctx, `SELECT execution FROM stage_locks WHERE pipeline = ? AND stage = ?`,
+		[]any{pipeline, stage}, &holder)
 	if err != nil {
-		return "", fmt.Errorf("get holder of stage %s/%s: %w", pipeline, stage, mapErr(err))
+		return "", fmt.Errorf("get holder of stage %s/%s: %w", pipeline, stage, err)
 	}
 	return holder, nil
 }
@@ -71,8 +71,12 @@ func (s *Store) Enqueue(ctx context.Context, w core.Waiter) (core.Waiter, error)
 
 // Waiters returns a stage's waiters in arrival order; see core.GateQueue.
 func (s *Store) Waiters(ctx context.Context, pipeline, stage string) ([]core.Waiter, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT execution, token, arrived_at, seq FROM waiters
-		WHERE pipeline = ? AND stage = ? ORDER BY arrived_at, seq`, pipeline, stage)
+	st, err := s.stmt(ctx, `SELECT execution, token, arrived_at, seq FROM waiters
+		WHERE pipeline = ? AND stage = ? ORDER BY arrived_at, seq`)
+	if err != nil {
+		return nil, fmt.Errorf("list waiters at %s/%s: %w", pipeline, stage, err)
+	}
+	rows, err := st.QueryContext(ctx, pipeline, stage)
 	if err != nil {
 		return nil, fmt.Errorf("list waiters at %s/%s: %w", pipeline, stage, mapErr(err))
 	}

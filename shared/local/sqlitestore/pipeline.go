@@ -59,7 +59,7 @@ func (s *Store) GetPipeline(ctx context.Context, name string) (core.Pipeline, er
 
 // ListPipelines returns every pipeline in name order.
 func (s *Store) ListPipelines(ctx context.Context) ([]core.Pipeline, error) {
-	ps, err := listJSON[core.Pipeline](ctx, s.db, `SELECT data FROM pipelines ORDER BY name`)
+	ps, err := listJSON[core.Pipeline](ctx, s, `SELECT data FROM pipelines ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list pipelines: %w", err)
 	}

@@ -29,7 +29,7 @@ func (s *Store) PutStage(ctx context.Context, st core.StageExecution) error {
 
 // ListStages returns the stages an execution has entered; see core.StageStore.
 func (s *Store) ListStages(ctx context.Context, pipeline, executionID string) ([]core.StageExecution, error) {
-	st, err := listJSON[core.StageExecution](ctx, s.db,
+	st, err := listJSON[core.StageExecution](ctx, s,
 		`SELECT data FROM stages WHERE pipeline = ? AND execution = ?`, pipeline, executionID)
 	if err != nil {
 		return nil, fmt.Errorf("list stages of %s/%s: %w", pipeline, executionID, err)
@@ -40,7 +40,7 @@ func (s *Store) ListStages(ctx context.Context, pipeline, executionID string) ([
 // LatestStages returns, per stage, the state of the execution that entered it last; see
 // core.StageStore.
 func (s *Store) LatestStages(ctx context.Context, pipeline string) ([]core.StageExecution, error) {
-	st, err := listJSON[core.StageExecution](ctx, s.db, `SELECT data FROM (
+	st, err := listJSON[core.StageExecution](ctx, s, `SELECT data FROM (
 			SELECT data, ROW_NUMBER() OVER (
 				PARTITION BY stage ORDER BY start_time DESC, execution DESC) AS n
 			FROM stages WHERE pipeline = ?)

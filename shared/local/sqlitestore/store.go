@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,9 @@ type Store struct {
 	writes chan struct{}
 	// recorded counts deliveries since the last purge of expired ones.
 	recorded atomic.Int64
+	// stmts holds the prepared statement of each query text the Store has run: SQLite
+	// compiles a statement once per connection instead of at every call.
+	stmts sync.Map // string → *sql.Stmt
 }
 
 type options struct {
@@ -125,7 +129,39 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// stmt returns the prepared statement of query. The queries are constants or built
+// from a handful of optional clauses, so the cache stays small.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a query expected to return at most one row.
+func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return mapErr(st.QueryRowContext(ctx, args...).Scan(dest...))
+}
 
 // lockWrites waits for this process's turn to write, or for ctx to end.
 func (s *Store) lockWrites(ctx context.Context) error {
@@ -145,7 +181,11 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 		return nil, err
 	}
 	defer s.unlockWrites()
-	res, err := s.db.ExecContext(ctx, query, args...)
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.ExecContext(ctx, args...)
 	return res, mapErr(err)
 }
 
@@ -170,31 +210,35 @@ func (s *Store) writeRow(ctx context.Context, query string, args []any, dest ...
 		return err
 	}
 	defer s.unlockWrites()
-	return mapErr(s.db.QueryRowContext(ctx, query, args...).Scan(dest...))
+	return s.queryRow(ctx, query, args, dest...)
 }
 
 // exists reports whether query finds a row.
 func (s *Store) exists(ctx context.Context, query string, args ...any) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, query, args...).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := s.queryRow(ctx, query, args, &one)
+	if errors.Is(err, core.ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, mapErr(err)
+	return err == nil, err
 }
 
 // getJSON reads the JSON column that query selects into v; ErrNotFound without a row.
 func (s *Store) getJSON(ctx context.Context, v any, query string, args ...any) error {
 	var data []byte
-	if err := s.db.QueryRowContext(ctx, query, args...).Scan(&data); err != nil {
-		return mapErr(err)
+	if err := s.queryRow(ctx, query, args, &data); err != nil {
+		return err
 	}
 	return decode(data, v)
 }
 
 // listJSON reads the JSON column that every row of query selects.
-func listJSON[T any](ctx context.Context, db *sql.DB, query string, args ...any) ([]T, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+func listJSON[T any](ctx context.Context, s *Store, query string, args ...any) ([]T, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -40,7 +40,7 @@ func (s *Store) GetTransition(ctx context.Context, pipeline, stage string) (core
 
 // ListTransitions returns the recorded transitions of a pipeline, by stage name.
 func (s *Store) ListTransitions(ctx context.Context, pipeline string) ([]core.Transition, error) {
-	ts, err := listJSON[core.Transition](ctx, s.db, `SELECT data FROM transitions WHERE pipeline = ? ORDER BY stage`, pipeline)
+	ts, err := listJSON[core.Transition](ctx, s, `SELECT data FROM transitions WHERE pipeline = ? ORDER BY stage`, pipeline)
 	if err != nil {
 		return nil, fmt.Errorf("list transitions of %s: %w", pipeline, err)
 	}
