@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -137,11 +138,10 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 	for _, fn := range []*Function{f.Webhook, f.API, f.Action, f.Events} {
 		fn.env(lambdaenv.EnvArtifactBucket, *d.Bucket.BucketName())
 	}
-	// The webhook stores source archives; the action function reads inputs and writes
-	// outputs; the API presigns download links (GetObject).
-	f.Webhook.allow("WriteArtifacts", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, objects)
+	// Only the action function moves artifacts: sources in, inputs read, outputs
+	// written (CodeBuild writes build outputs as the project's role). The other
+	// functions pass artifact locations only.
 	f.Action.allow("ReadWriteArtifacts", []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"}, objects)
-	f.API.allow("ReadArtifacts", []string{"s3:GetObject", "s3:GetObjectVersion"}, objects)
 
 	secret := func(fn *Function, env, sid string, s interface{ SecretArn() *string }) {
 		fn.env(env, *s.SecretArn())
@@ -150,6 +150,8 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 	secret(f.Webhook, lambdaenv.EnvWebhookSecret, "ReadWebhookSecret", d.WebhookSecret)
 	secret(f.Webhook, lambdaenv.EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
 	secret(f.Action, lambdaenv.EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
+	// The events function posts commit statuses when runs start and end.
+	secret(f.Events, lambdaenv.EnvGitHubToken, "ReadGitHubToken", d.GitHubToken)
 	secret(f.API, lambdaenv.EnvAPIToken, "ReadApiToken", d.APIToken)
 	secret(f.Approval, lambdaenv.EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
 	secret(f.Action, lambdaenv.EnvLinkKey, "ReadLinkSigningKey", d.LinkKey)
@@ -158,12 +160,6 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 	f.Action.allow("PublishApprovals", []string{"sns:Publish"}, *d.Topic.TopicArn())
 
 	f.Action.env(lambdaenv.EnvDefaultProject, *d.Project.Ref())
-	project := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("codebuild"), Resource: jsii.String("project"), ResourceName: d.Project.Ref(), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME})
-	f.Action.allow("RunDefaultProject", []string{"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}, *project)
-	// The events function reads a finished build's exported variables.
-	f.Events.allow("ReadDefaultProjectBuilds", []string{"codebuild:BatchGetBuilds"}, *project)
-	// CodeBuild runs the default project as its own role: the action function passes
-	// nothing, so it needs no iam:PassRole.
 }
 
 // setAPIURL tells the functions that make links where the API is.
@@ -232,9 +228,11 @@ func (f *Functions) grantMachines(stack awscdk.Stack, ms *Machines) {
 	}
 }
 
-// grantDeclared lets the action function (and the default project) use the resources
-// the declarations name: CodeBuild projects, deploy and source buckets, functions to
-// invoke.
+// grantDeclared lets the functions use the resources the declarations name, and the
+// default build project: the action function starts builds of the projects, the API
+// function stops them (an execution stopped and abandoned), the events function reads
+// finished ones (secondary artifacts, exported variables); the action function deploys
+// to the deploy buckets, reads the source buckets and invokes the functions.
 func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *Data) {
 	set := func(get func(declared) []string) []string {
 		seen := map[string]bool{}
@@ -257,32 +255,60 @@ func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *D
 		}
 		return *stack.FormatArn(c)
 	}
-	var projects []string
+	// CodeBuild runs each project as the project's own role: the action function passes
+	// none, so it needs no iam:PassRole.
+	projects := []string{arn("codebuild", "project", *d.Project.Ref(), awscdk.ArnFormat_SLASH_RESOURCE_NAME, false)}
 	for _, p := range set(func(p declared) []string { return p.Projects }) {
 		projects = append(projects, arn("codebuild", "project", p, awscdk.ArnFormat_SLASH_RESOURCE_NAME, false))
 	}
-	if len(projects) > 0 {
-		f.Action.allow("RunDeclaredProjects", []string{"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}, projects...)
-		f.Events.allow("ReadDeclaredProjectBuilds", []string{"codebuild:BatchGetBuilds"}, projects...)
+	f.Action.allow("StartBuilds", []string{"codebuild:StartBuild"}, projects...)
+	f.API.allow("StopAbandonedBuilds", []string{"codebuild:StopBuild"}, projects...)
+	f.Events.allow("ReadFinishedBuilds", []string{"codebuild:BatchGetBuilds"}, projects...)
+
+	objects := func(buckets []string) []string {
+		var out []string
+		for _, b := range buckets {
+			out = append(out, arn("s3", b, "*", awscdk.ArnFormat_SLASH_RESOURCE_NAME, true))
+		}
+		return out
 	}
-	var deploy, source []string
-	for _, b := range set(func(p declared) []string { return p.DeployBuckets }) {
-		deploy = append(deploy, arn("s3", b, "*", awscdk.ArnFormat_SLASH_RESOURCE_NAME, true))
+	// s3deployaction writes through the upload manager: PutObject (multipart parts
+	// too), AbortMultipartUpload when a part fails, PutObjectAcl for a CannedACL.
+	if deploy := objects(set(func(p declared) []string { return p.DeployBuckets })); len(deploy) > 0 {
+		f.Action.allow("DeployToDeclaredBuckets", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, deploy...)
 	}
-	if len(deploy) > 0 {
-		f.Action.allow("DeployToDeclaredBuckets", []string{"s3:PutObject", "s3:DeleteObject"}, deploy...)
+	if acl := objects(set(func(p declared) []string { return p.ACLBuckets })); len(acl) > 0 {
+		f.Action.allow("SetDeclaredCannedACLs", []string{"s3:PutObjectAcl"}, acl...)
 	}
-	for _, b := range set(func(p declared) []string { return p.SourceBuckets }) {
-		source = append(source, arn("s3", b, "*", awscdk.ArnFormat_SLASH_RESOURCE_NAME, true))
+	if keys := set(func(p declared) []string { return p.DeployKeys }); len(keys) > 0 {
+		// SSE-KMS: a data key per object, and Decrypt to complete a multipart upload.
+		f.Action.allow("EncryptDeployedObjects", []string{"kms:GenerateDataKey", "kms:Decrypt"}, keys...)
 	}
-	if len(source) > 0 {
+	if source := objects(set(func(p declared) []string { return p.SourceBuckets })); len(source) > 0 {
 		f.Action.allow("ReadDeclaredSources", []string{"s3:GetObject", "s3:GetObjectVersion"}, source...)
 	}
 	var fns []string
 	for _, n := range set(func(p declared) []string { return p.Functions }) {
-		fns = append(fns, arn("lambda", "function", n, awscdk.ArnFormat_COLON_RESOURCE_NAME, false))
+		fns = append(fns, functionARN(stack, n))
 	}
 	if len(fns) > 0 {
 		f.Action.allow("InvokeDeclaredFunctions", []string{"lambda:InvokeFunction"}, fns...)
 	}
+}
+
+// functionARN is the ARN IAM checks when the action function invokes FunctionName
+// name (lambdaaction passes it as it is): a function name, name:version or name:alias
+// (a function of this stack's account and region), a partial ARN
+// (account:function:name) or a full ARN. A qualified name is granted that version or
+// alias only, as Lambda checks it.
+func functionARN(stack awscdk.Stack, name string) string {
+	if strings.HasPrefix(name, "arn:") {
+		return name
+	}
+	c := &awscdk.ArnComponents{Service: jsii.String("lambda"), Resource: jsii.String("function"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME}
+	if account, rest, ok := strings.Cut(name, ":function:"); ok {
+		c.Account, name = jsii.String(account), rest
+	}
+	c.ResourceName = jsii.String(name)
+	return *stack.FormatArn(c)
 }

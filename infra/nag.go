@@ -51,7 +51,8 @@ const (
 	whyPrefixed = "Pipelines installed through the API (CreatePipeline) get a state machine at run time: " +
 		"the API function may create and update only machines whose names start with this stack's prefix."
 	whyDeployBuckets = "S3 deploy actions write the artifact's files, whose keys come from its contents, " +
-		"into the buckets the pipeline declarations name: scoped to those buckets' objects, PutObject and DeleteObject only."
+		"into the buckets the pipeline declarations name: scoped to those buckets' objects, with PutObject and " +
+		"AbortMultipartUpload, and PutObjectAcl only on the buckets of actions that set a CannedACL."
 	whyMachineRole = "Step Functions logging and X-Ray: the CloudWatch Logs delivery actions " +
 		"(CreateLogDelivery, PutResourcePolicy, DescribeLogGroups...) and xray:PutTraceSegments/PutTelemetryRecords/" +
 		"GetSampling* support no resource-level permissions, so AWS documents Resource * for them."
@@ -79,9 +80,7 @@ func suppress(r *Relais) {
 
 	objects := "/^Resource::<ArtifactBucket[0-9A-F]+\\.Arn>\\/\\*$/"
 	nag(d.ProjectRole, true, suppression{id: "AwsSolutions-IAM5", reason: whyArtifactObjects, appliesTo: []string{objects}})
-	for _, fn := range []*Function{f.Webhook, f.API, f.Action} {
-		nag(fn.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyArtifactObjects, appliesTo: []string{objects}})
-	}
+	nag(f.Action.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyArtifactObjects, appliesTo: []string{objects}})
 	nag(f.Action.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyDeployBuckets,
 		appliesTo: []string{"/^Resource::arn:<AWS::Partition>:s3:::[^*<>]+\\/\\*$/"}})
 	executions := "/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[^:]+:\\*$/"

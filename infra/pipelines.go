@@ -23,11 +23,16 @@ type declared struct {
 	ASL []byte
 	// Projects are CodeBuild project names (Build and Test actions).
 	Projects []string
-	// DeployBuckets receive Deploy/S3 actions' artifacts; SourceBuckets are read by
-	// Source/S3 actions.
+	// DeployBuckets receive Deploy/S3 actions' artifacts; ACLBuckets are those of them
+	// that some action writes with a CannedACL; DeployKeys are the KMS keys
+	// (KMSEncryptionKeyARN, key ARNs only) deployed objects are encrypted with.
+	// SourceBuckets are read by Source/S3 actions.
 	DeployBuckets []string
+	ACLBuckets    []string
+	DeployKeys    []string
 	SourceBuckets []string
-	// Functions are Lambda functions Invoke actions call.
+	// Functions are Lambda functions Invoke actions call, as their FunctionName says
+	// (a name, name:qualifier, or an ARN).
 	Functions []string
 }
 
@@ -94,6 +99,14 @@ func (p *declared) addResources(a pipeline.Action) {
 		add(&p.Projects, cfg["ProjectName"])
 	case t.Category == "Deploy" && t.Provider == "S3":
 		add(&p.DeployBuckets, cfg["BucketName"])
+		if cfg["CannedACL"] != "" {
+			add(&p.ACLBuckets, cfg["BucketName"])
+		}
+		// IAM checks kms: actions against the key, never an alias: an alias or a key id
+		// cannot be granted here.
+		if k := cfg["KMSEncryptionKeyARN"]; strings.HasPrefix(k, "arn:") && strings.Contains(k, ":key/") {
+			add(&p.DeployKeys, k)
+		}
 	case t.Category == "Source" && t.Provider == "S3":
 		add(&p.SourceBuckets, cfg["S3Bucket"])
 	case t.Category == "Invoke" && t.Provider == "Lambda":

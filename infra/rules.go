@@ -11,7 +11,8 @@ import (
 )
 
 // newRules routes the events the events function handles: the end of builds of the
-// projects Relais runs, and abnormal ends of its machines' executions.
+// projects Relais runs, and the start and end of its machines' executions (commit
+// statuses; the stages of those that ended abnormally are freed).
 func newRules(stack awscdk.Stack, d *Data, f *Functions, ms *Machines, pipelines []declared) {
 	projects := []*string{d.Project.Ref()}
 	seen := map[string]bool{}
@@ -44,12 +45,12 @@ func newRules(stack awscdk.Stack, d *Data, f *Functions, ms *Machines, pipelines
 	// Every machine of the stack, those installed through the API too, carries the prefix.
 	machines := []any{map[string]any{"prefix": ms.arn(stack, ms.Prefix, false)}}
 	awsevents.NewRule(stack, jsii.String("ExecutionStatusChangeRule"), &awsevents.RuleProps{
-		Description: jsii.String("Executions of Relais's state machines that ended abnormally: free their stages"),
+		Description: jsii.String("Executions of Relais's state machines that start or end: report commit statuses, free the stages of those that ended abnormally"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.states"),
 			DetailType: jsii.Strings("Step Functions Execution Status Change"),
 			Detail: &map[string]interface{}{
-				"status":          []string{"FAILED", "ABORTED", "TIMED_OUT"},
+				"status":          []string{"RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"},
 				"stateMachineArn": machines,
 			},
 		},

@@ -43,6 +43,9 @@ var testEmails = []string{"alice@example.com", "bob@example.com"}
 func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 	code := m.Run()
+	if pipelinesDir != "" {
+		os.RemoveAll(pipelinesDir)
+	}
 	jsii.Close()
 	os.Exit(code)
 }
@@ -61,8 +64,46 @@ func stubLambdas(dir string) error {
 	return nil
 }
 
+// The shared synthesis installs the declarations of ../pipelines and of
+// testdata/pipelines, which name what the grants are checked against: a project with
+// two outputs, functions to invoke, deploy buckets with a CannedACL and a KMS key.
+var (
+	pipelinesOnce sync.Once
+	pipelinesDir  string
+	pipelinesErr  error
+)
+
+func testPipelinesDir(t *testing.T) string {
+	t.Helper()
+	pipelinesOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "relais-infra-pipelines")
+		if err != nil {
+			pipelinesErr = err
+			return
+		}
+		files, _ := filepath.Glob(filepath.Join("..", "pipelines", "*.json"))
+		more, _ := filepath.Glob(filepath.Join("testdata", "pipelines", "*.json"))
+		for _, f := range append(files, more...) {
+			b, err := os.ReadFile(f)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
+			}
+			if err != nil {
+				pipelinesErr = err
+				return
+			}
+		}
+		pipelinesDir = dir
+	})
+	if pipelinesErr != nil {
+		t.Fatalf("gather the test pipelines: %v", pipelinesErr)
+	}
+	return pipelinesDir
+}
+
 func synth(t *testing.T) *synthesis {
 	t.Helper()
+	pipelines := testPipelinesDir(t)
 	synthOnce.Do(func() {
 		defer func() { synthErr = recover() }()
 		dir, err := os.MkdirTemp("", "relais-infra-test")
@@ -75,7 +116,7 @@ func synth(t *testing.T) *synthesis {
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
 			ContextApproverEmails: strings.Join(testEmails, ","),
 			ContextLambdaDir:      dir,
-			ContextPipelinesDir:   filepath.Join("..", "pipelines"),
+			ContextPipelinesDir:   pipelines,
 		}})
 		r := newRelais(app, "Relais", &RelaisStackProps{})
 		CheckWithNag(app)
@@ -165,12 +206,12 @@ func TestResourceCounts(t *testing.T) {
 
 func mustPipelines(t *testing.T) []declared {
 	t.Helper()
-	ps, err := loadPipelines(filepath.Join("..", "pipelines"))
+	ps, err := loadPipelines(testPipelinesDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ps) == 0 {
-		t.Fatal("no pipelines in ../pipelines")
+	if len(ps) < 2 {
+		t.Fatal("want the pipelines of ../pipelines and testdata/pipelines")
 	}
 	return ps
 }
@@ -561,16 +602,33 @@ func TestLoadPipelinesRefusesWhatAWSCannotRun(t *testing.T) {
 
 func TestDeclaredResources(t *testing.T) {
 	ps := mustPipelines(t)
-	var hello declared
+	byName := map[string]declared{}
 	for _, p := range ps {
-		if p.Name == "hello" {
-			hello = p
-		}
+		byName[p.Name] = p
 	}
-	got := map[string][]string{"projects": hello.Projects, "deploy": hello.DeployBuckets}
-	want := map[string][]string{"projects": {"relais-hello"}, "deploy": {"relais-hello-site"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("resources of hello (-want +got):\n%s", diff)
+	resources := func(p declared) map[string][]string {
+		out := map[string][]string{}
+		for k, v := range map[string][]string{"projects": p.Projects, "deploy": p.DeployBuckets, "acl": p.ACLBuckets,
+			"keys": p.DeployKeys, "functions": p.Functions} {
+			if len(v) > 0 {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	want := map[string]map[string][]string{
+		"hello": {"projects": {"relais-hello"}, "deploy": {"relais-hello-site"}},
+		"web": {
+			"projects": {"relais-web"}, "deploy": {"relais-web-public", "relais-web-reports"}, "acl": {"relais-web-public"},
+			// The reports bucket's key is an alias: not grantable.
+			"keys":      {"arn:aws:kms:eu-west-1:123456789012:key/1b2c3d4e-0000-4000-8000-000000000001"},
+			"functions": {"relais-notify", "arn:aws:lambda:eu-west-1:123456789012:function:relais-audit:live", "relais-smoke:prod"},
+		},
+	}
+	for name, w := range want {
+		if diff := cmp.Diff(w, resources(byName[name])); diff != "" {
+			t.Errorf("resources of %s (-want +got):\n%s", name, diff)
+		}
 	}
 	var p declared
 	p.addResources(pipeline.Action{ActionTypeID: pipeline.ActionTypeID{Category: "Build", Owner: "AWS", Provider: "CodeBuild"},
