@@ -6,11 +6,13 @@ package aslstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -19,14 +21,21 @@ import (
 
 // Store is an asl.Store over one SQLite file.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts map[string]*sql.Stmt // by query text, prepared at Open
+
+	mu sync.Mutex
+	// stored maps each definition this Store has committed to its hash: an execution
+	// row names its definition by hash, and the definition is written once, not with
+	// every checkpoint.
+	stored map[string]string
 }
 
 var _ asl.Store = (*Store)(nil)
 
 // schema is applied in order; schema_version records how far a file has come.
-var schema = []string{
-	`CREATE TABLE machines (
+var schema = []step{
+	{sql: `CREATE TABLE machines (
 		name TEXT PRIMARY KEY,
 		record BLOB NOT NULL
 	);
@@ -44,8 +53,86 @@ var schema = []string{
 		id INTEGER NOT NULL,
 		event BLOB NOT NULL,
 		PRIMARY KEY (arn, id)
-	) WITHOUT ROWID;`,
+	) WITHOUT ROWID;`},
+	// The definition (kilobytes, the same for every execution of a machine version) is
+	// stored once and named by its hash; the snapshot has a column of its own. The
+	// record keeps the rest, so a checkpoint rewrites a few hundred bytes, not the
+	// definition base64-encoded in JSON.
+	{sql: `CREATE TABLE definitions (
+		hash TEXT PRIMARY KEY,
+		definition BLOB NOT NULL
+	);
+	ALTER TABLE executions ADD COLUMN definition_hash TEXT;
+	ALTER TABLE executions ADD COLUMN snapshot BLOB;`, after: splitRecords},
 }
+
+// step is one schema version: its SQL, then an optional data migration.
+type step struct {
+	sql   string
+	after func(ctx context.Context, tx *sql.Tx) error
+}
+
+// splitRecords moves the definitions and snapshots of the rows written before schema
+// version 2 out of their records.
+func splitRecords(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT arn, record FROM executions WHERE definition_hash IS NULL`)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		arn string
+		rec asl.ExecutionRecord
+	}
+	var old []row
+	for rows.Next() {
+		var r row
+		var b []byte
+		if err := rows.Scan(&r.arn, &b); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := json.Unmarshal(b, &r.rec); err != nil {
+			rows.Close()
+			return fmt.Errorf("decode execution %s: %w", r.arn, err)
+		}
+		old = append(old, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range old {
+		var hash sql.NullString
+		if r.rec.Definition != nil {
+			hash = sql.NullString{String: definitionHash(r.rec.Definition), Valid: true}
+			if _, err := tx.ExecContext(ctx, qPutDefinition, hash.String, r.rec.Definition); err != nil {
+				return fmt.Errorf("store definition of %s: %w", r.arn, err)
+			}
+		}
+		snapshot := r.rec.Snapshot
+		b, err := encodeRecord(r.rec)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE executions SET record = ?, definition_hash = ?, snapshot = ? WHERE arn = ?`,
+			b, hash, snapshot, r.arn); err != nil {
+			return fmt.Errorf("split execution %s: %w", r.arn, err)
+		}
+	}
+	return nil
+}
+
+// The statements of the hot paths, prepared at Open.
+const (
+	qPutDefinition   = `INSERT INTO definitions (hash, definition) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
+	qCreateExecution = `INSERT INTO executions (arn, machine_arn, status, start_date, event_count, record, definition_hash, snapshot)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING`
+	qUpdateExecution = `UPDATE executions SET status = ?, event_count = ?, record = ?, snapshot = ? WHERE arn = ?`
+	qAppendEvent     = `INSERT INTO events (arn, id, event) VALUES (?, ?, ?)`
+	qExecution       = `SELECT e.record, e.snapshot, d.definition FROM executions e
+		LEFT JOIN definitions d ON d.hash = e.definition_hash WHERE e.arn = ?`
+	qEvents = `SELECT event FROM events WHERE arn = ? AND id > ? ORDER BY id LIMIT ?`
+)
 
 // Open opens (creating if needed) the store at path and brings its schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -57,16 +144,29 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// One writer at a time is SQLite's rule; a single connection also keeps the
 	// checkpoints of many executions from contending for the file lock.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db}
+	s := &Store{db: db, stmts: map[string]*sql.Stmt{}, stored: map[string]string{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open engine store %s: %w", path, err)
+	}
+	for _, q := range []string{qPutDefinition, qCreateExecution, qUpdateExecution, qAppendEvent, qExecution, qEvents} {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open engine store %s: prepare: %w", path, err)
+		}
+		s.stmts[q] = st
 	}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.db.Close()
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -86,15 +186,49 @@ func (s *Store) migrate(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("read schema version: %w", err)
 	}
+	if v > len(schema) {
+		return fmt.Errorf("schema version %d is newer than this build's %d", v, len(schema))
+	}
 	for ; v < len(schema); v++ {
-		if _, err := tx.ExecContext(ctx, schema[v]); err != nil {
+		if _, err := tx.ExecContext(ctx, schema[v].sql); err != nil {
 			return fmt.Errorf("apply schema version %d: %w", v+1, err)
+		}
+		if schema[v].after != nil {
+			if err := schema[v].after(ctx, tx); err != nil {
+				return fmt.Errorf("apply schema version %d: %w", v+1, err)
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+func definitionHash(def []byte) string {
+	sum := sha256.Sum256(def)
+	return hex.EncodeToString(sum[:])
+}
+
+// encodeRecord returns the JSON of rec without its definition and snapshot, which have
+// columns of their own.
+func encodeRecord(rec asl.ExecutionRecord) ([]byte, error) {
+	rec.Definition, rec.Snapshot = nil, nil
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode execution %s: %w", rec.ARN, err)
+	}
+	return b, nil
+}
+
+// decodeRecord is the inverse of encodeRecord.
+func decodeRecord(b, snapshot, definition []byte) (asl.ExecutionRecord, error) {
+	var rec asl.ExecutionRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return asl.ExecutionRecord{}, err
+	}
+	rec.Snapshot, rec.Definition = snapshot, definition
+	return rec, nil
 }
 
 // PutMachine creates, replaces or (nil Definition) deletes a state machine.
@@ -158,19 +292,40 @@ func (s *Store) Machines(ctx context.Context) ([]asl.MachineRecord, error) {
 // Checkpoint writes the execution row and appends its events in one transaction.
 func (s *Store) Checkpoint(ctx context.Context, cp asl.Checkpoint) error {
 	rec := cp.Execution
-	b, err := json.Marshal(rec)
+	b, err := encodeRecord(rec)
 	if err != nil {
-		return fmt.Errorf("encode execution %s: %w", rec.ARN, err)
+		return err
+	}
+	events := make([][]byte, len(cp.Events))
+	for i, ev := range cp.Events {
+		if events[i], err = json.Marshal(ev); err != nil {
+			return fmt.Errorf("encode event %d of %s: %w", ev.ID, rec.ARN, err)
+		}
+	}
+	var hash sql.NullString // NULL: no definition
+	newDefinition := false
+	if cp.Create && rec.Definition != nil {
+		s.mu.Lock()
+		hash.String = s.stored[string(rec.Definition)]
+		s.mu.Unlock()
+		if hash.String == "" {
+			hash.String, newDefinition = definitionHash(rec.Definition), true
+		}
+		hash.Valid = true
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", rec.ARN, err)
 	}
 	defer tx.Rollback()
+	if newDefinition {
+		if _, err := tx.StmtContext(ctx, s.stmts[qPutDefinition]).ExecContext(ctx, hash.String, rec.Definition); err != nil {
+			return fmt.Errorf("store definition of %s: %w", rec.ARN, err)
+		}
+	}
 	if cp.Create {
-		res, err := tx.ExecContext(ctx, `INSERT INTO executions (arn, machine_arn, status, start_date, event_count, record)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING`,
-			rec.ARN, rec.StateMachineARN, rec.Status, rec.StartDate.UnixNano(), rec.EventCount, b)
+		res, err := tx.StmtContext(ctx, s.stmts[qCreateExecution]).ExecContext(ctx,
+			rec.ARN, rec.StateMachineARN, rec.Status, rec.StartDate.UnixNano(), rec.EventCount, b, hash, rec.Snapshot)
 		if err != nil {
 			return fmt.Errorf("create execution %s: %w", rec.ARN, err)
 		}
@@ -178,8 +333,7 @@ func (s *Store) Checkpoint(ctx context.Context, cp asl.Checkpoint) error {
 			return fmt.Errorf("create execution %s: %w", rec.ARN, asl.ErrExecutionAlreadyExists)
 		}
 	} else {
-		res, err := tx.ExecContext(ctx, `UPDATE executions SET status = ?, event_count = ?, record = ? WHERE arn = ?`,
-			rec.Status, rec.EventCount, b, rec.ARN)
+		res, err := tx.StmtContext(ctx, s.stmts[qUpdateExecution]).ExecContext(ctx, rec.Status, rec.EventCount, b, rec.Snapshot, rec.ARN)
 		if err != nil {
 			return fmt.Errorf("update execution %s: %w", rec.ARN, err)
 		}
@@ -187,43 +341,44 @@ func (s *Store) Checkpoint(ctx context.Context, cp asl.Checkpoint) error {
 			return fmt.Errorf("update execution %s: %w", rec.ARN, asl.ErrNotFound)
 		}
 	}
-	if len(cp.Events) > 0 {
-		var q strings.Builder
-		q.WriteString(`INSERT INTO events (arn, id, event) VALUES `)
-		args := make([]any, 0, 3*len(cp.Events))
-		for i, ev := range cp.Events {
-			eb, err := json.Marshal(ev)
-			if err != nil {
-				return fmt.Errorf("encode event %d of %s: %w", ev.ID, rec.ARN, err)
+	if len(events) > 0 {
+		appendEvent := tx.StmtContext(ctx, s.stmts[qAppendEvent])
+		for i, eb := range events {
+			if _, err := appendEvent.ExecContext(ctx, rec.ARN, cp.Events[i].ID, eb); err != nil {
+				return fmt.Errorf("append event %d of %s: %w", cp.Events[i].ID, rec.ARN, err)
 			}
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?)")
-			args = append(args, rec.ARN, ev.ID, eb)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("append events of %s: %w", rec.ARN, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", rec.ARN, err)
 	}
+	if newDefinition {
+		s.mu.Lock()
+		if len(s.stored) >= maxStoredDefinitions {
+			clear(s.stored)
+		}
+		s.stored[string(rec.Definition)] = hash.String
+		s.mu.Unlock()
+	}
 	return nil
 }
 
+// maxStoredDefinitions bounds the definitions remembered as stored: one per machine
+// version in use; forgetting one only costs a redundant (ignored) insert.
+const maxStoredDefinitions = 256
+
 // Execution returns one execution row.
 func (s *Store) Execution(ctx context.Context, arn string) (asl.ExecutionRecord, error) {
-	var b []byte
-	err := s.db.QueryRowContext(ctx, `SELECT record FROM executions WHERE arn = ?`, arn).Scan(&b)
+	var b, snapshot, definition []byte
+	err := s.stmts[qExecution].QueryRowContext(ctx, arn).Scan(&b, &snapshot, &definition)
 	if errors.Is(err, sql.ErrNoRows) {
 		return asl.ExecutionRecord{}, fmt.Errorf("execution %s: %w", arn, asl.ErrNotFound)
 	}
 	if err != nil {
 		return asl.ExecutionRecord{}, fmt.Errorf("get execution %s: %w", arn, err)
 	}
-	var rec asl.ExecutionRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
+	rec, err := decodeRecord(b, snapshot, definition)
+	if err != nil {
 		return asl.ExecutionRecord{}, fmt.Errorf("decode execution %s: %w", arn, err)
 	}
 	return rec, nil
@@ -231,25 +386,48 @@ func (s *Store) Execution(ctx context.Context, arn string) (asl.ExecutionRecord,
 
 // Executions returns the matching rows, newest first.
 func (s *Store) Executions(ctx context.Context, f asl.ExecutionFilter) ([]asl.ExecutionRecord, error) {
-	q := `SELECT record FROM executions WHERE (? = '' OR machine_arn = ?) AND (? = '' OR status = ?) ORDER BY start_date DESC, arn`
+	q := `SELECT record, snapshot, definition_hash FROM executions
+		WHERE (? = '' OR machine_arn = ?) AND (? = '' OR status = ?) ORDER BY start_date DESC, arn`
 	rows, err := s.db.QueryContext(ctx, q, f.StateMachineARN, f.StateMachineARN, f.Status, f.Status)
 	if err != nil {
 		return nil, fmt.Errorf("list executions: %w", err)
 	}
-	defer rows.Close()
 	var out []asl.ExecutionRecord
+	var hashes []sql.NullString
 	for rows.Next() {
-		var b []byte
-		var rec asl.ExecutionRecord
-		if err := rows.Scan(&b); err != nil {
+		var b, snapshot []byte
+		var hash sql.NullString
+		if err := rows.Scan(&b, &snapshot, &hash); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("list executions: %w", err)
 		}
-		if err := json.Unmarshal(b, &rec); err != nil {
+		rec, err := decodeRecord(b, snapshot, nil)
+		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("decode execution: %w", err)
 		}
-		out = append(out, rec)
+		out, hashes = append(out, rec), append(hashes, hash)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list executions: %w", err)
+	}
+	// The executions of a machine version share their definition: read each once.
+	defs := map[string][]byte{}
+	for i, h := range hashes {
+		if !h.Valid {
+			continue
+		}
+		def, ok := defs[h.String]
+		if !ok {
+			if err := s.db.QueryRowContext(ctx, `SELECT definition FROM definitions WHERE hash = ?`, h.String).Scan(&def); err != nil {
+				return nil, fmt.Errorf("list executions: definition of %s: %w", out[i].ARN, err)
+			}
+			defs[h.String] = def
+		}
+		out[i].Definition = def
+	}
+	return out, nil
 }
 
 // Events returns history events after afterID, in order.
@@ -257,7 +435,7 @@ func (s *Store) Events(ctx context.Context, arn string, afterID int64, limit int
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT event FROM events WHERE arn = ? AND id > ? ORDER BY id LIMIT ?`, arn, afterID, limit)
+	rows, err := s.stmts[qEvents].QueryContext(ctx, arn, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events of %s: %w", arn, err)
 	}

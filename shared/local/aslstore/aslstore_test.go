@@ -2,6 +2,8 @@ package aslstore
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/relais-ci/relais/shared/asl"
 )
@@ -202,4 +206,137 @@ func BenchmarkDurablePassChain(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "transitions/s")
+}
+
+// BenchmarkCheckpoints is the store's share of many executions of one compiled pipeline
+// machine running at once: 16 goroutines each create an execution (with the machine's
+// 8 KB definition) and checkpoint it three more times with two events each.
+func BenchmarkCheckpoints(b *testing.B) {
+	ctx := context.Background()
+	def := []byte(`{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}},"Comment":"` + strings.Repeat("x", 8<<10) + `"}`)
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "engine.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	snap := []byte(`{"root":{"id":"r","state":"1 Source/Checkout","status":"running","input":{"pipeline":"p000","executionId":"x"}}}`)
+	ev := func(id int64) asl.Event {
+		return asl.Event{ID: id, PreviousEventID: id - 1, Timestamp: time.Now(), Type: "TaskScheduled",
+			EventDetails: &asl.EventDetails{TaskScheduledEventDetails: &asl.TaskScheduledEventDetails{
+				Resource: "invoke.waitForTaskToken", ResourceType: "lambda", Region: "us-east-1",
+				Parameters: `{"FunctionName":"relais-action","Payload":{"pipeline":"p000","stage":"Source","action":"Checkout"}}`}}}
+	}
+	var n atomic.Int64
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			arn := fmt.Sprintf("arn:aws:states:us-east-1:123456789012:execution:p000:%08d", n.Add(1))
+			rec := asl.ExecutionRecord{ARN: arn, Name: arn[len(arn)-8:], StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:p000",
+				Status: asl.StatusRunning, Input: `{"pipeline":"p000","executionId":"x"}`, StartDate: time.Now(), Definition: def,
+				EventCount: 1, Snapshot: snap}
+			if err := s.Checkpoint(ctx, asl.Checkpoint{Execution: rec, Events: []asl.Event{ev(1)}, Create: true}); err != nil {
+				b.Error(err)
+				return
+			}
+			for i := range 3 {
+				rec.EventCount += 2
+				if err := s.Checkpoint(ctx, asl.Checkpoint{Execution: rec, Events: []asl.Event{ev(int64(2 + 2*i)), ev(int64(3 + 2*i))}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
+}
+
+// TestRecordsRoundTrip: what a checkpoint writes is what Execution and Executions
+// return — definition and snapshot included, whether executions share a definition or
+// have none.
+func TestRecordsRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "engine.db"))
+	def := []byte(callbackMachine)
+	start := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	recs := []asl.ExecutionRecord{
+		{ARN: "arn:a", Name: "a", StateMachineARN: "arn:m", Status: asl.StatusRunning, Input: `{}`, StartDate: start,
+			Definition: def, RoleArn: "role", EventCount: 1, Snapshot: []byte(`{"root":{"id":"r"}}`)},
+		{ARN: "arn:b", Name: "b", StateMachineARN: "arn:m", Status: asl.StatusRunning, Input: `{"x":1}`, StartDate: start.Add(time.Second),
+			Definition: def, EventCount: 1, Snapshot: []byte(`{"root":{"id":"r","state":"Prepare"}}`)},
+		{ARN: "arn:c", Name: "c", StateMachineARN: "arn:other", Status: asl.StatusRunning, Input: `{}`, StartDate: start.Add(2 * time.Second), EventCount: 1},
+	}
+	for _, r := range recs {
+		if err := s.Checkpoint(ctx, asl.Checkpoint{Execution: r, Events: []asl.Event{{ID: 1, Type: "ExecutionStarted"}}, Create: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An update changes the snapshot and the status, never the definition.
+	recs[0].Status, recs[0].Output, recs[0].EventCount = asl.StatusSucceeded, `{"ok":true}`, 2
+	recs[0].Snapshot = []byte(`{"root":{"id":"r","status":"succeeded"}}`)
+	if err := s.Checkpoint(ctx, asl.Checkpoint{Execution: recs[0], Events: []asl.Event{{ID: 2, Type: "ExecutionSucceeded"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range recs {
+		got, err := s.Execution(ctx, want.ARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("execution %s (-want +got):\n%s", want.ARN, diff)
+		}
+	}
+	got, err := s.Executions(ctx, asl.ExecutionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]asl.ExecutionRecord{recs[2], recs[1], recs[0]}, got); diff != "" {
+		t.Errorf("executions, newest first (-want +got):\n%s", diff)
+	}
+}
+
+// TestMigrateRecordsWithDefinitions: a file written before definitions had a table of
+// their own opens with every execution whole, and goes on being checkpointed.
+func TestMigrateRecordsWithDefinitions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "engine.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	old := asl.ExecutionRecord{ARN: "arn:old", Name: "old", StateMachineARN: "arn:m", Status: asl.StatusRunning, Input: `{}`,
+		StartDate: start, Definition: []byte(callbackMachine), EventCount: 1, Snapshot: []byte(`{"root":{"id":"r"}}`)}
+	b, _ := json.Marshal(old) // version 1 kept the whole record as JSON
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version (version) VALUES (1)`, schema[0].sql,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO executions (arn, machine_arn, status, start_date, event_count, record) VALUES (?, ?, ?, ?, ?, ?)`,
+		old.ARN, old.StateMachineARN, old.Status, old.StartDate.UnixNano(), old.EventCount, b); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := open(t, path)
+	got, err := s.Execution(ctx, old.ARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(old, got); diff != "" {
+		t.Errorf("migrated execution (-want +got):\n%s", diff)
+	}
+	old.EventCount, old.Snapshot = 2, []byte(`{"root":{"id":"r","state":"Wait for it"}}`)
+	if err := s.Checkpoint(ctx, asl.Checkpoint{Execution: old, Events: []asl.Event{{ID: 2, Type: "TaskStateEntered"}}}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Executions(ctx, asl.ExecutionFilter{Status: asl.StatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]asl.ExecutionRecord{old}, list); diff != "" {
+		t.Errorf("migrated execution after a checkpoint (-want +got):\n%s", diff)
+	}
 }
