@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"sort"
@@ -64,7 +65,7 @@ func newFixture(t *testing.T) *fixture {
 	f.client = cloudformation.New(cloudformation.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL),
 		Credentials: creds, RetryMaxAttempts: 1})
 	f.dep = New(Deps{CloudFormation: f.client, Artifacts: f.store, S3: s3c, Bucket: bucket, Region: "eu-west-1",
-		Actions: f.actions, Pipelines: f.pipes})
+		Actions: f.actions, Pipelines: f.pipes, Logger: slog.New(slog.DiscardHandler)})
 	f.dep.sleep = func(ctx context.Context, d time.Duration) error {
 		f.sleeps = append(f.sleeps, d)
 		return ctx.Err()
