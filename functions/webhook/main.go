@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -26,7 +27,7 @@ func main() {
 	// The GitHub token is optional: without it, file-path filters that need GitHub's
 	// compare API fire and say so in the trigger detail.
 	if token, err := r.Secret(ctx, lambdaenv.EnvGitHubToken); err == nil {
-		deps.Files = webhook.NewGitHub("", token, nil)
+		deps.Files = webhook.NewGitHub(os.Getenv(lambdaenv.EnvGitHubAPIURL), token, nil)
 	}
 	lambda.StartHandlerFunc(handler{intake: webhook.New(deps)}.Handle)
 }

@@ -60,6 +60,9 @@ const (
 	EnvWebhookSecret = "RELAIS_WEBHOOK_SECRET_ARN"
 	EnvGitHubToken   = "RELAIS_GITHUB_TOKEN_SECRET_ARN"
 	EnvAPIURL        = "RELAIS_API_URL"
+	// EnvGitHubAPIURL is GitHub's REST API for the webhook and action functions, for a
+	// GitHub Enterprise Server (https://HOST/api/v3); unset is https://api.github.com.
+	EnvGitHubAPIURL = "RELAIS_GITHUB_API_URL"
 	// For the action function's CodeBuild provider.
 	EnvDefaultProject = "RELAIS_DEFAULT_PROJECT"
 )
@@ -134,7 +137,7 @@ func Open(ctx context.Context) (*Relais, error) {
 			Client: lambda.NewFromConfig(cfg), Artifacts: r.Artifacts, Bucket: bucket,
 			AccountID: os.Getenv(EnvAccount), Logger: logger,
 		})
-		gd := githubsource.Deps{Artifacts: r.Artifacts, Logger: logger}
+		gd := githubsource.Deps{Artifacts: r.Artifacts, APIURL: os.Getenv(EnvGitHubAPIURL), Logger: logger}
 		if os.Getenv(EnvGitHubToken) != "" {
 			// Optional, as for the webhook: without it only public repositories are read.
 			if gd.Token, err = r.Secret(ctx, EnvGitHubToken); err != nil {
