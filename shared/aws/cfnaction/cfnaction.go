@@ -42,6 +42,18 @@
 // stem>/<file>, and passed by TemplateURL. A template configuration's StackPolicy
 // applies to stacks created or updated directly; CreateChangeSet takes none, so the
 // change set modes leave the stack's policy as it is.
+//
+// # Permissions
+//
+// Run needs cloudformation:DescribeStacks, DescribeStackEvents, CreateStack,
+// UpdateStack, DeleteStack, CreateChangeSet, DescribeChangeSet, DeleteChangeSet and
+// ExecuteChangeSet on the stacks (and change sets) it deploys; iam:PassRole on each
+// RoleArn, for cloudformation.amazonaws.com; and, through the artifact store,
+// s3:GetObject on input artifacts and s3:PutObject on the artifact bucket (CloudFormation
+// reads an uploaded template with the caller's credentials). StackEvent needs
+// DescribeStacks, DescribeStackEvents, CreateStack (a failed stack replaced), iam:PassRole
+// and the same S3 access, with the action and pipeline stores' reads. CancelAction needs
+// DescribeStacks, DescribeStackEvents and CancelUpdateStack.
 package cfnaction
 
 import (
@@ -220,9 +232,9 @@ func (d *Deployer) Run(ctx context.Context, job action.Job) (action.Result, erro
 	case cfg["StackName"] == "":
 		err = problemf("configuration StackName is required")
 	case mode == ModeCreateUpdate:
-		res, err = d.deploy(ctx, job, false)
+		res, err = d.deploy(ctx, job, createOrUpdate)
 	case mode == ModeReplaceOnFailure:
-		res, err = d.deploy(ctx, job, true)
+		res, err = d.deploy(ctx, job, replaceFailed)
 	case mode == ModeDeleteOnly:
 		res, err = d.delete(ctx, job)
 	case mode == ModeChangeSetReplace:
@@ -246,9 +258,18 @@ func (d *Deployer) Run(ctx context.Context, job action.Job) (action.Result, erro
 // stackName is the configured stack name.
 func stackName(job action.Job) string { return job.Record.Configuration["StackName"] }
 
-// deploy runs CREATE_UPDATE, and REPLACE_ON_FAILURE when replace is set. StackEvent
-// calls it again, with replace, once a failed stack has been deleted.
-func (d *Deployer) deploy(ctx context.Context, job action.Job, replace bool) (action.Result, error) {
+// How deploy treats a stack that exists.
+type deployKind int
+
+const (
+	createOrUpdate deployKind = iota // CREATE_UPDATE: update it
+	replaceFailed                    // REPLACE_ON_FAILURE: delete it if it failed, else update it
+	recreate                         // the second half of a replacement: it should not exist
+)
+
+// deploy runs CREATE_UPDATE and REPLACE_ON_FAILURE. StackEvent calls it again, to
+// recreate, once a failed stack has been deleted.
+func (d *Deployer) deploy(ctx context.Context, job action.Job, kind deployKind) (action.Result, error) {
 	name := stackName(job)
 	stem := ExternalID(job.Record.ID)
 	st, found, err := d.describe(ctx, name)
@@ -258,6 +279,10 @@ func (d *Deployer) deploy(ctx context.Context, job action.Job, replace bool) (ac
 	if found {
 		if res, ok, err := d.resume(ctx, job, st); err != nil || ok {
 			return res, err
+		}
+		if kind == recreate {
+			return action.Result{}, fmt.Errorf("stack %s was deleted to be replaced, but another operation has made it again (%s): "+
+				"Relais does not replace it twice", name, st.StackStatus)
 		}
 		if err := busy(st); err != nil {
 			return action.Result{}, err
@@ -270,7 +295,7 @@ func (d *Deployer) deploy(ctx context.Context, job action.Job, replace bool) (ac
 		return action.Result{}, err
 	}
 	switch {
-	case found && replace && failedState(st.StackStatus):
+	case found && kind == replaceFailed && failedState(st.StackStatus):
 		_, err := d.d.CloudFormation.DeleteStack(ctx, &cloudformation.DeleteStackInput{
 			StackName: aws.String(name), RoleARN: spec.role, ClientRequestToken: aws.String(token(stem, opReplace)),
 		})

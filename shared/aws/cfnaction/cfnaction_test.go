@@ -550,6 +550,25 @@ func TestReplaceOnFailure(t *testing.T) {
 	}
 }
 
+// A stack made again by someone else between the deletion and its event is not
+// replaced a second time.
+func TestReplaceOnFailureRecreatedMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	f.cfn.put("web-app", "ROLLBACK_COMPLETE", appDeployment("test"), "Console-CreateStack-1")
+	f.run(f.job(stackCfg(ModeReplaceOnFailure, "ParameterOverrides", `{"Env": "prod"}`), source()))
+	ev := f.cfn.finish("web-app", "DELETE_COMPLETE", "")
+	f.cfn.put("web-app", "ROLLBACK_COMPLETE", appDeployment("other"), "Console-CreateStack-2")
+	n := len(f.writes())
+	_, end, done := f.event(ev)
+	if !done || end.Status != core.ActionFailed ||
+		!strings.Contains(end.Error.Message, "another operation has made it again (ROLLBACK_COMPLETE): Relais does not replace it twice") {
+		t.Errorf("got done %v, %s %+v", done, end.Status, end.Error)
+	}
+	if len(f.writes()) != n {
+		t.Errorf("got writes %v, want none after the delete", f.writes()[n:])
+	}
+}
+
 func TestReplaceOnFailureHealthyOrAbsent(t *testing.T) {
 	f := newFixture(t)
 	res := f.run(f.job(stackCfg(ModeReplaceOnFailure, "ParameterOverrides", `{"Env": "a"}`), source()))

@@ -151,7 +151,7 @@ func object(data []byte, what string) (map[string]json.RawMessage, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%s is null, want a JSON object", what)
 	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
 		return nil, fmt.Errorf("%s has more after its JSON object", what)
 	}
 	return m, nil

@@ -144,7 +144,9 @@ func (d *Deployer) outcome(ctx context.Context, job action.Job, op string, st ty
 		}
 	case opReplace:
 		if s == types.StackStatusDeleteComplete {
-			res, err := d.deploy(ctx, job, true)
+			d.d.Logger.InfoContext(ctx, "failed stack deleted: creating it again", "pipeline", job.Record.PipelineName,
+				"execution_id", job.Record.ExecutionID, "stage", job.Stage, "action", job.Record.ActionName, "stack", name)
+			res, err := d.deploy(ctx, job, recreate)
 			if err != nil {
 				return failure(err), true, nil
 			}

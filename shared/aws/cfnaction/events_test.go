@@ -173,6 +173,13 @@ func TestCancelAction(t *testing.T) {
 		t.Errorf("cancelled again: %v", f.writes())
 	}
 
+	// A stack that is gone has nothing to cancel.
+	gone := rec
+	gone.Configuration = map[string]string{"StackName": "gone"}
+	if err := f.dep.CancelAction(t.Context(), gone); err != nil {
+		t.Errorf("stack gone: got %v", err)
+	}
+
 	// A creation cannot be cancelled.
 	c := f.job(stackCfg(ModeCreateUpdate, "StackName", "new-app", "ParameterOverrides", `{"Env": "prod"}`), source())
 	res = f.run(c)
