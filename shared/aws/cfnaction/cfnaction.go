@@ -231,6 +231,9 @@ func (d *Deployer) Run(ctx context.Context, job action.Job) (action.Result, erro
 	case err != nil:
 	case cfg["StackName"] == "":
 		err = problemf("configuration StackName is required")
+	case job.Record.Region != "" && d.d.Region != "" && job.Record.Region != d.d.Region:
+		// Its events would go to that region's EventBridge, which Relais does not hear.
+		err = problemf("the action's region is %s: Relais deploys stacks in its own region, %s, only", job.Record.Region, d.d.Region)
 	case mode == ModeCreateUpdate:
 		res, err = d.deploy(ctx, job, createOrUpdate)
 	case mode == ModeReplaceOnFailure:

@@ -817,6 +817,7 @@ func TestConfigurationProblems(t *testing.T) {
 		want string
 	}{
 		{"no stack name", stackCfg(ModeCreateUpdate, "StackName", ""), source(), nil, "configuration StackName is required"},
+		{"another region", stackCfg(ModeCreateUpdate), source(), nil, "the action's region is us-east-1: Relais deploys stacks in its own region, eu-west-1, only"},
 		{"unknown mode", stackCfg("CREATE"), source(), nil, `configuration ActionMode "CREATE" is not one of`},
 		{"no template path", stackCfg(ModeCreateUpdate, "TemplatePath", ""), source(), nil, "TemplatePath is required when ActionMode is REPLACE_ON_FAILURE"},
 		{"template path without artifact", stackCfg(ModeCreateUpdate, "TemplatePath", "app.json"), source(), nil,
@@ -881,7 +882,11 @@ func TestConfigurationProblems(t *testing.T) {
 				// On a failed stack, so that a problem found late would show as a delete.
 				cfg["ActionMode"] = ModeReplaceOnFailure
 			}
-			res := f.run(f.job(cfg, tt.ins, tt.outs...))
+			j := f.job(cfg, tt.ins, tt.outs...)
+			if tt.name == "another region" {
+				j.Record.Region = "us-east-1"
+			}
+			res := f.run(j)
 			if res.Status != core.ActionFailed || res.Error == nil || res.Error.Code != "ConfigurationError" || !strings.Contains(res.Error.Message, tt.want) {
 				t.Errorf("got %s %+v,\nwant ConfigurationError with %q", res.Status, res.Error, tt.want)
 			}
