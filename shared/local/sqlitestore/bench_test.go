@@ -31,6 +31,26 @@ func BenchmarkCreateUpdateExecution(b *testing.B) {
 	}
 }
 
+// BenchmarkCreateExecutionParallel: 16 goroutines record executions at once, as
+// concurrent webhook deliveries do.
+func BenchmarkCreateExecutionParallel(b *testing.B) {
+	s, ctx := open(b), b.Context()
+	var n atomic.Int64
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			if _, err := s.CreateExecution(ctx, core.Execution{
+				PipelineName: "build", ID: fmt.Sprintf("e%d", i), Status: core.ExecutionInProgress,
+				Mode: core.ModeQueued, StartTime: t0.Add(time.Duration(i)), LastUpdateTime: t0,
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 func BenchmarkPutAction(b *testing.B) {
 	action := func(i int) core.ActionExecution {
 		return core.ActionExecution{

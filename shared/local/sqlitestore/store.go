@@ -6,7 +6,9 @@
 // Each record is a row with a column for every field a query selects, orders or
 // conditions on, and a JSON column with the whole record. Every conditional write is a
 // single statement (INSERT … ON CONFLICT, UPDATE … WHERE revision = ?), so it is atomic
-// between goroutines and between processes that share the file.
+// between goroutines and between processes that share the file. The writes of
+// concurrent callers share transactions (package groupcommit): one commit per batch,
+// and each write returns only once it is committed.
 package sqlitestore
 
 import (
@@ -28,6 +30,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/local/groupcommit"
 )
 
 var (
@@ -45,13 +48,15 @@ var (
 // Store is a SQLite database that implements the store ports. It is safe for concurrent
 // use, also by several processes opening the same file.
 type Store struct {
-	db    *sql.DB
+	db    *sql.DB // reads
+	wdb   *sql.DB // the one connection writes go through
 	clock core.Clock
-	// writes lets one statement of this process write at a time. SQLite serializes
-	// writers anyway; waiting here instead of in SQLite's busy handler (which sleeps and
-	// polls) keeps contended writes fast. Other processes still meet at SQLite's lock,
-	// bounded by busy_timeout.
-	writes chan struct{}
+	// writes runs every write of this process on wdb's connection, those of concurrent
+	// callers in one transaction (group commit). SQLite serializes writers anyway;
+	// queueing here instead of in SQLite's busy handler (which sleeps and polls) keeps
+	// contended writes fast, and one commit per batch makes them cheap. Other processes
+	// still meet at SQLite's lock, bounded by busy_timeout.
+	writes *groupcommit.Committer
 	// recorded counts deliveries since the last purge of expired ones.
 	recorded atomic.Int64
 	// stmts holds the prepared statement of each query text the Store has run: SQLite
@@ -76,9 +81,9 @@ func WithClock(c core.Clock) Option { return func(o *options) { o.clock = c } }
 // before it fails. The default is 10s.
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
 
-// WithMaxConns sets the size of the connection pool. Under WAL readers run beside the
-// writer, so more connections mean more concurrent reads; writes take one at a time.
-// The default is 4.
+// WithMaxConns sets the size of the pool of connections that read. Under WAL readers
+// run beside the writer, so more connections mean more concurrent reads; writes go
+// through one more connection of their own. The default is 4.
 func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
 
 // Open opens the database file at path, creating it when missing, and brings its schema
@@ -116,25 +121,40 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	db.SetMaxOpenConns(o.maxConns)
 	db.SetMaxIdleConns(o.maxConns)
-	s := &Store{db: db, clock: o.clock, writes: make(chan struct{}, 1)}
-	if err := migrate(ctx, db, migrations, o.clock.Now()); err != nil {
+	wdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	if err := s.purgeDeliveries(ctx); err != nil {
-		db.Close()
+	wdb.SetMaxOpenConns(1)
+	s := &Store{db: db, wdb: wdb, clock: o.clock}
+	fail := func(err error) (*Store, error) {
+		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := migrate(ctx, wdb, migrations, o.clock.Now()); err != nil {
+		return fail(err)
+	}
+	if s.writes, err = groupcommit.New(ctx, wdb); err != nil {
+		return fail(err)
+	}
+	if err := s.purgeDeliveries(ctx); err != nil {
+		return fail(err)
 	}
 	return s, nil
 }
 
-// Close closes the database.
+// Close closes the database, once the writes under way are committed.
 func (s *Store) Close() error {
+	var errs []error
+	if s.writes != nil {
+		errs = append(errs, s.writes.Close())
+	}
 	s.stmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()
 		return true
 	})
-	return s.db.Close()
+	return errors.Join(append(errs, s.db.Close(), s.wdb.Close())...)
 }
 
 // stmt returns the prepared statement of query. The queries are constants or built
@@ -163,30 +183,18 @@ func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...
 	return mapErr(st.QueryRowContext(ctx, args...).Scan(dest...))
 }
 
-// lockWrites waits for this process's turn to write, or for ctx to end.
-func (s *Store) lockWrites(ctx context.Context) error {
-	select {
-	case s.writes <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Store) unlockWrites() { <-s.writes }
-
-// exec runs one writing statement.
+// exec runs one writing statement; it returns once the statement is committed.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := s.lockWrites(ctx); err != nil {
-		return nil, err
-	}
-	defer s.unlockWrites()
-	st, err := s.stmt(ctx, query)
+	var res sql.Result
+	err := s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
+		var err error
+		res, err = tx.ExecContext(query, args...)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	res, err := st.ExecContext(ctx, args...)
-	return res, mapErr(err)
+	return res, nil
 }
 
 // changed runs one writing statement and reports whether it changed a row: how a
@@ -206,11 +214,22 @@ func (s *Store) changed(ctx context.Context, query string, args ...any) (bool, e
 // writeRow runs one writing statement with a RETURNING clause and scans its row;
 // ErrNotFound when it returned none.
 func (s *Store) writeRow(ctx context.Context, query string, args []any, dest ...any) error {
-	if err := s.lockWrites(ctx); err != nil {
+	found := false
+	err := s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
+		err := tx.QueryRowContext(query, args...).Scan(dest...)
+		found = err == nil
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // the statement wrote nothing: an answer, not a failure
+		}
 		return err
+	})
+	switch {
+	case err != nil:
+		return mapErr(err)
+	case !found:
+		return core.ErrNotFound
 	}
-	defer s.unlockWrites()
-	return s.queryRow(ctx, query, args, dest...)
+	return nil
 }
 
 // exists reports whether query finds a row.
