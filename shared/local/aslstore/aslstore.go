@@ -1,7 +1,8 @@
 // Package aslstore keeps the state of the local ASL interpreter (shared/asl) in SQLite, so
 // that `relais serve` killed at any moment resumes every running execution where its last
-// checkpoint left it. It implements asl.Store: one Checkpoint is one SQLite transaction
-// that upserts the execution row and appends its new history events.
+// checkpoint left it. It implements asl.Store: one Checkpoint upserts the execution row
+// and appends its new history events, all or nothing, in a transaction it may share with
+// the checkpoints of other executions (group commit); it returns once committed.
 package aslstore
 
 import (
@@ -17,12 +18,18 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/relais-ci/relais/shared/asl"
+	"github.com/relais-ci/relais/shared/local/groupcommit"
 )
 
 // Store is an asl.Store over one SQLite file.
 type Store struct {
-	db    *sql.DB
-	stmts map[string]*sql.Stmt // by query text, prepared at Open
+	db    *sql.DB              // reads
+	stmts map[string]*sql.Stmt // reads, by query text, prepared at Open
+	wdb   *sql.DB              // the one connection writes go through
+	// writes runs the checkpoints of concurrent executions in shared transactions (one
+	// commit per batch); each Checkpoint returns once its own is committed, and stays
+	// all or nothing.
+	writes *groupcommit.Committer
 
 	mu sync.Mutex
 	// stored maps each definition this Store has committed to its hash: an execution
@@ -122,7 +129,7 @@ func splitRecords(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// The statements of the hot paths, prepared at Open.
+// The statements of the hot paths (reads prepared at Open, writes by the Committer).
 const (
 	qPutDefinition   = `INSERT INTO definitions (hash, definition) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
 	qCreateExecution = `INSERT INTO executions (arn, machine_arn, status, start_date, event_count, record, definition_hash, snapshot)
@@ -141,35 +148,49 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open engine store %s: %w", path, err)
 	}
-	// One writer at a time is SQLite's rule; a single connection also keeps the
-	// checkpoints of many executions from contending for the file lock.
-	db.SetMaxOpenConns(1)
-	s := &Store{db: db, stmts: map[string]*sql.Stmt{}, stored: map[string]string{}}
-	if err := s.migrate(ctx); err != nil {
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	wdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open engine store %s: %w", path, err)
 	}
-	for _, q := range []string{qPutDefinition, qCreateExecution, qUpdateExecution, qAppendEvent, qExecution, qEvents} {
+	wdb.SetMaxOpenConns(1)
+	s := &Store{db: db, wdb: wdb, stmts: map[string]*sql.Stmt{}, stored: map[string]string{}}
+	fail := func(err error) (*Store, error) {
+		s.Close()
+		return nil, fmt.Errorf("open engine store %s: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	for _, q := range []string{qExecution, qEvents} {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open engine store %s: prepare: %w", path, err)
+			return fail(fmt.Errorf("prepare: %w", err))
 		}
 		s.stmts[q] = st
+	}
+	if s.writes, err = groupcommit.New(ctx, wdb); err != nil {
+		return fail(err)
 	}
 	return s, nil
 }
 
-// Close closes the database.
+// Close closes the database, once the checkpoints under way are committed.
 func (s *Store) Close() error {
+	var errs []error
+	if s.writes != nil {
+		errs = append(errs, s.writes.Close())
+	}
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	return s.db.Close()
+	return errors.Join(append(errs, s.db.Close(), s.wdb.Close())...)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -234,7 +255,7 @@ func decodeRecord(b, snapshot, definition []byte) (asl.ExecutionRecord, error) {
 // PutMachine creates, replaces or (nil Definition) deletes a state machine.
 func (s *Store) PutMachine(ctx context.Context, rec asl.MachineRecord) error {
 	if rec.Definition == nil {
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM machines WHERE name = ?`, rec.Name); err != nil {
+		if err := s.exec(ctx, `DELETE FROM machines WHERE name = ?`, rec.Name); err != nil {
 			return fmt.Errorf("delete machine %s: %w", rec.Name, err)
 		}
 		return nil
@@ -243,11 +264,19 @@ func (s *Store) PutMachine(ctx context.Context, rec asl.MachineRecord) error {
 	if err != nil {
 		return fmt.Errorf("encode machine %s: %w", rec.Name, err)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO machines (name, record) VALUES (?, ?)
+	if err := s.exec(ctx, `INSERT INTO machines (name, record) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET record = excluded.record`, rec.Name, b); err != nil {
 		return fmt.Errorf("put machine %s: %w", rec.Name, err)
 	}
 	return nil
+}
+
+// exec runs one writing statement.
+func (s *Store) exec(ctx context.Context, query string, args ...any) error {
+	return s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
+		_, err := tx.ExecContext(query, args...)
+		return err
+	})
 }
 
 // Machine returns one stored machine.
@@ -313,44 +342,48 @@ func (s *Store) Checkpoint(ctx context.Context, cp asl.Checkpoint) error {
 		}
 		hash.Valid = true
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", rec.ARN, err)
-	}
-	defer tx.Rollback()
-	if newDefinition {
-		if _, err := tx.StmtContext(ctx, s.stmts[qPutDefinition]).ExecContext(ctx, hash.String, rec.Definition); err != nil {
-			return fmt.Errorf("store definition of %s: %w", rec.ARN, err)
+	// refused is the answer when the row's state refuses the checkpoint: then nothing
+	// of it was written.
+	var refused error
+	err = s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
+		refused = nil
+		if cp.Create {
+			res, err := tx.ExecContext(qCreateExecution,
+				rec.ARN, rec.StateMachineARN, rec.Status, rec.StartDate.UnixNano(), rec.EventCount, b, hash, rec.Snapshot)
+			if err != nil {
+				return fmt.Errorf("create execution %s: %w", rec.ARN, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				refused = fmt.Errorf("create execution %s: %w", rec.ARN, asl.ErrExecutionAlreadyExists)
+				return nil
+			}
+			if newDefinition {
+				if _, err := tx.ExecContext(qPutDefinition, hash.String, rec.Definition); err != nil {
+					return fmt.Errorf("store definition of %s: %w", rec.ARN, err)
+				}
+			}
+		} else {
+			res, err := tx.ExecContext(qUpdateExecution, rec.Status, rec.EventCount, b, rec.Snapshot, rec.ARN)
+			if err != nil {
+				return fmt.Errorf("update execution %s: %w", rec.ARN, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				refused = fmt.Errorf("update execution %s: %w", rec.ARN, asl.ErrNotFound)
+				return nil
+			}
 		}
-	}
-	if cp.Create {
-		res, err := tx.StmtContext(ctx, s.stmts[qCreateExecution]).ExecContext(ctx,
-			rec.ARN, rec.StateMachineARN, rec.Status, rec.StartDate.UnixNano(), rec.EventCount, b, hash, rec.Snapshot)
-		if err != nil {
-			return fmt.Errorf("create execution %s: %w", rec.ARN, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("create execution %s: %w", rec.ARN, asl.ErrExecutionAlreadyExists)
-		}
-	} else {
-		res, err := tx.StmtContext(ctx, s.stmts[qUpdateExecution]).ExecContext(ctx, rec.Status, rec.EventCount, b, rec.Snapshot, rec.ARN)
-		if err != nil {
-			return fmt.Errorf("update execution %s: %w", rec.ARN, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("update execution %s: %w", rec.ARN, asl.ErrNotFound)
-		}
-	}
-	if len(events) > 0 {
-		appendEvent := tx.StmtContext(ctx, s.stmts[qAppendEvent])
 		for i, eb := range events {
-			if _, err := appendEvent.ExecContext(ctx, rec.ARN, cp.Events[i].ID, eb); err != nil {
+			if _, err := tx.ExecContext(qAppendEvent, rec.ARN, cp.Events[i].ID, eb); err != nil {
 				return fmt.Errorf("append event %d of %s: %w", cp.Events[i].ID, rec.ARN, err)
 			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", rec.ARN, err)
+	}
+	if refused != nil {
+		return refused
 	}
 	if newDefinition {
 		s.mu.Lock()

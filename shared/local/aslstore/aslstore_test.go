@@ -340,3 +340,33 @@ func TestMigrateRecordsWithDefinitions(t *testing.T) {
 		t.Errorf("migrated execution after a checkpoint (-want +got):\n%s", diff)
 	}
 }
+
+// TestConcurrentCreatesOneWins: checkpoints that create one execution at once, in
+// shared transactions, create it once; the others write nothing.
+func TestConcurrentCreatesOneWins(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "engine.db"))
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			rec := asl.ExecutionRecord{ARN: "arn:x", Name: "x", StateMachineARN: "arn:m", Status: asl.StatusRunning,
+				Input: fmt.Sprintf(`{"i":%d}`, i), Definition: []byte(callbackMachine), EventCount: 1}
+			errs <- s.Checkpoint(ctx, asl.Checkpoint{Execution: rec, Events: []asl.Event{{ID: 1, Type: "ExecutionStarted"}}, Create: true})
+		}()
+	}
+	won := 0
+	for range 16 {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, asl.ErrExecutionAlreadyExists):
+			t.Errorf("got %v, want nil or ErrExecutionAlreadyExists", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d creates succeeded, want 1", won)
+	}
+	if evs, err := s.Events(ctx, "arn:x", 0, 0); err != nil || len(evs) != 1 {
+		t.Errorf("got %d events (%v), want the winner's one", len(evs), err)
+	}
+}
