@@ -19,8 +19,8 @@
 //	nomatch  push to a branch no pipeline selects (intake alone: verify, parse, match)
 //
 // One delivery in ten is a redelivery of an earlier one (answered "duplicate",
-// starting nothing). Allocations are counted over the whole process while deliveries
-// are sent: client, server, intake and the executions' background work.
+// starting nothing). CPU time and allocations are counted over the whole process while
+// deliveries are sent: client, server, intake and the executions' background work.
 package webhook
 
 import (
@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,6 +170,7 @@ func TestLoad(t *testing.T) {
 	var next atomic.Int64
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpu0 := cpuTime()
 	deadline := time.Now().Add(limit)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -209,7 +211,22 @@ func TestLoad(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	runtime.ReadMemStats(&after)
+	// The executions go on after their deliveries are answered: wait (bounded) until each
+	// has run its actions — one (hold) or two (run) — to count all the work they cost.
+	distinct := 0
+	for i := 1; i <= len(results); i++ {
+		if i%10 != 0 {
+			distinct++
+		}
+	}
+	wantActions := map[string]int{"hold": distinct, "run": 2 * distinct}[mode]
+	settleStart := time.Now()
+	for int(actions.Load()) < wantActions && time.Since(settleStart) < limit {
+		time.Sleep(10 * time.Millisecond)
+	}
+	settled, cpuAll := time.Since(settleStart), cpuTime()-cpu0
 
 	lats := make([]time.Duration, len(results))
 	codes := map[int]int{}
@@ -245,9 +262,13 @@ func TestLoad(t *testing.T) {
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lats[len(lats)-1].Round(10*time.Microsecond))
 	t.Logf("statuses %v; %d duplicates; %d executions recorded; %d actions run meanwhile", codes, dups, execs, actions.Load())
 	n := uint64(max(len(results), 1))
-	t.Logf("while sending: %d allocs, %d KB allocated per delivery; %d GCs; %d pipelines installed in %v",
-		(after.Mallocs-before.Mallocs)/n, (after.TotalAlloc-before.TotalAlloc)/n/1024, after.NumGC-before.NumGC,
-		pipelines, installed.Round(time.Millisecond))
+	t.Logf("while sending: %v CPU, %d allocs, %d KB allocated per delivery; %d GCs; %d pipelines installed in %v",
+		(cpu / time.Duration(n)).Round(time.Microsecond), (after.Mallocs-before.Mallocs)/n,
+		(after.TotalAlloc-before.TotalAlloc)/n/1024, after.NumGC-before.NumGC, pipelines, installed.Round(time.Millisecond))
+	if wantActions > 0 {
+		t.Logf("executions settled (%d of %d actions run) %v after the last answer: %v CPU per delivery in all",
+			actions.Load(), wantActions, settled.Round(time.Millisecond), (cpuAll / time.Duration(n)).Round(time.Microsecond))
+	}
 	t.Logf("inside: RecordDelivery p50 %v p99 %v; execution.Service.Start p50 %v p99 %v", records.pct(0.5), records.pct(0.99), starts.pct(0.5), starts.pct(0.99))
 	if codes[200] != len(results) {
 		t.Errorf("statuses: got %v, want every delivery answered 200", codes)
@@ -273,6 +294,15 @@ func TestLoad(t *testing.T) {
 			t.Errorf("engine runs: got %d, want one per execution recorded (%d)", runs, execs)
 		}
 	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // timings collects durations of calls.
