@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -53,7 +54,7 @@ func newFunctions(stack awscdk.Stack, cfg config, d *Data) *Functions {
 		// Inline actions (sources, S3 deploys) move artifacts through the function.
 		{fnAction, "Runs the actions of the state machines", 900, 1024},
 		{fnApproval, "Serves approval links: shows and decides manual approvals", 10, 256},
-		{fnEvents, "Completes CodeBuild actions and frees stages of ended state machine runs", 60, 256},
+		{fnEvents, "Completes CodeBuild and CloudFormation actions, frees stages of ended runs, reports commit statuses", 60, 256},
 	}
 	byName := map[string]*Function{}
 	for _, s := range specs {
@@ -287,6 +288,11 @@ func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *D
 	if source := objects(set(func(p declared) []string { return p.SourceBuckets })); len(source) > 0 {
 		f.Action.allow("ReadDeclaredSources", []string{"s3:GetObject", "s3:GetObjectVersion"}, source...)
 	}
+	f.grantStacks(stack, d,
+		set(func(p declared) []string { return p.Stacks }),
+		set(func(p declared) []string { return p.ChangeSets }),
+		set(func(p declared) []string { return p.StackRoles }))
+
 	var fns []string
 	for _, n := range set(func(p declared) []string { return p.Functions }) {
 		fns = append(fns, functionARN(stack, n))
@@ -311,4 +317,57 @@ func functionARN(stack awscdk.Stack, name string) string {
 	}
 	c.ResourceName = jsii.String(name)
 	return *stack.FormatArn(c)
+}
+
+// grantStacks lets the functions run the declared CloudFormation actions
+// (shared/aws/cfnaction) on the declared stacks and change sets only: the action
+// function starts the operations; the events function reads how they ended, and
+// creates the stack again after REPLACE_ON_FAILURE deleted a failed one; the API
+// function cancels the update of an action stopped and abandoned. The action and events
+// functions pass the declared roles to CloudFormation, and to CloudFormation only, and
+// move artifacts (templates over 51,200 bytes are uploaded to the artifact bucket, which
+// CloudFormation reads as the caller; OutputFileName writes an output artifact).
+func (f *Functions) grantStacks(stack awscdk.Stack, d *Data, stacks, changeSets, roles []string) {
+	if len(stacks) == 0 {
+		return
+	}
+	arn := func(resource, name string) string {
+		return *stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("cloudformation"), Resource: jsii.String(resource),
+			ResourceName: jsii.String(name), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME})
+	}
+	var stackARNs, deployARNs []string
+	for _, s := range stacks {
+		stackARNs = append(stackARNs, arn("stack", s+"/*"))
+	}
+	deployARNs = append(deployARNs, stackARNs...)
+	for _, c := range changeSets {
+		deployARNs = append(deployARNs, arn("changeSet", c+"/*"))
+	}
+	read := []string{"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents"}
+	f.Action.allow("DeployDeclaredStacks", append(slices.Clone(read),
+		"cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+		"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet",
+		"cloudformation:ExecuteChangeSet"), deployARNs...)
+	// A template with a Transform (SAM, CAPABILITY_AUTO_EXPAND) is expanded by AWS's own
+	// transforms, which CreateChangeSet is checked against too.
+	f.Action.allow("ExpandTransforms", []string{"cloudformation:CreateChangeSet"},
+		*stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("cloudformation"), Account: jsii.String("aws"),
+			Resource: jsii.String("transform"), ResourceName: jsii.String("*"), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME}))
+	f.Events.allow("FinishDeclaredStacks", append(slices.Clone(read), "cloudformation:CreateStack"), stackARNs...)
+	f.API.allow("CancelDeclaredStackUpdates", append(slices.Clone(read), "cloudformation:CancelUpdateStack"), stackARNs...)
+
+	objects := *d.Bucket.ArnForObjects(jsii.String("*"))
+	f.Events.allow("ReadWriteStackArtifacts", []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"}, objects)
+	if len(roles) == 0 {
+		return
+	}
+	sort.Strings(roles)
+	for _, fn := range []*Function{f.Action, f.Events} {
+		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("PassDeclaredStackRoles"),
+			Actions:    jsii.Strings("iam:PassRole"),
+			Resources:  jsii.Strings(roles...),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "cloudformation.amazonaws.com"}},
+		}))
+	}
 }

@@ -92,6 +92,11 @@ func TestGrants(t *testing.T) {
 	linkKey := sec(logicalID(s, d.LinkKey.Node().DefaultChild()))
 	apiToken := sec(logicalID(s, d.APIToken.Node().DefaultChild()))
 	key := "arn:aws:kms:eu-west-1:123456789012:key/1b2c3d4e-0000-4000-8000-000000000001"
+	// The declared stack; one whose name holds a variable cannot be granted ahead.
+	cfn := "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:"
+	infraStack := cfn + "stack/relais-web-infra/*"
+	stackAndSet := sorted(infraStack, cfn+"changeSet/relais-web-changes/*")
+	transforms := "arn:${AWS::Partition}:cloudformation:${AWS::Region}:aws:transform/*"
 
 	want := map[string]map[string][]string{
 		// The action function starts builds, the API stops those of abandoned actions
@@ -106,12 +111,13 @@ func TestGrants(t *testing.T) {
 			"arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:relais-smoke:prod",
 		)},
 		// Artifacts, and the Deploy/S3 actions' buckets.
-		"s3:PutObject": {fnAction: sorted(artifacts, objects("relais-hello-site"), objects("relais-web-public"), objects("relais-web-reports"))},
+		"s3:PutObject": {fnAction: sorted(artifacts, objects("relais-hello-site"), objects("relais-web-public"), objects("relais-web-reports")),
+			fnEvents: {artifacts}},
 		"s3:AbortMultipartUpload": {fnAction: sorted(artifacts, objects("relais-hello-site"), objects("relais-web-public"),
-			objects("relais-web-reports"))},
+			objects("relais-web-reports")), fnEvents: {artifacts}},
 		"s3:PutObjectAcl":     {fnAction: {objects("relais-web-public")}},
-		"s3:GetObject":        {fnAction: {artifacts}},
-		"s3:GetObjectVersion": {fnAction: {artifacts}},
+		"s3:GetObject":        {fnAction: {artifacts}, fnEvents: {artifacts}},
+		"s3:GetObjectVersion": {fnAction: {artifacts}, fnEvents: {artifacts}},
 		"s3:DeleteObject":     {},
 		"kms:GenerateDataKey": {fnAction: {key}},
 		"kms:Decrypt":         {fnAction: {key}},
@@ -124,6 +130,25 @@ func TestGrants(t *testing.T) {
 			fnEvents: {gitHubToken},
 		},
 		"sns:Publish": {fnAction: {ref(d.Topic.Node().DefaultChild())}},
+		// The CloudFormation actions' stacks and change sets: the action function deploys,
+		// the events function reads how operations ended (and re-creates a replaced
+		// stack), the API cancels the update of an abandoned action.
+		"cloudformation:DescribeStacks":      {fnAction: stackAndSet, fnEvents: {infraStack}, fnAPI: {infraStack}},
+		"cloudformation:DescribeStackEvents": {fnAction: stackAndSet, fnEvents: {infraStack}, fnAPI: {infraStack}},
+		"cloudformation:CreateStack":         {fnAction: stackAndSet, fnEvents: {infraStack}},
+		"cloudformation:UpdateStack":         {fnAction: stackAndSet},
+		"cloudformation:DeleteStack":         {fnAction: stackAndSet},
+		"cloudformation:CreateChangeSet":     {fnAction: sorted(append([]string{transforms}, stackAndSet...)...)},
+		"cloudformation:DescribeChangeSet":   {fnAction: stackAndSet},
+		"cloudformation:DeleteChangeSet":     {fnAction: stackAndSet},
+		"cloudformation:ExecuteChangeSet":    {fnAction: stackAndSet},
+		"cloudformation:CancelUpdateStack":   {fnAPI: {infraStack}},
+		"iam:PassRole": {
+			fnAction: {"arn:aws:iam::123456789012:role/relais-cfn-deploy"},
+			fnEvents: {"arn:aws:iam::123456789012:role/relais-cfn-deploy"},
+			// The machines' role, for the pipelines installed through the API.
+			fnAPI: {"${" + logicalID(s, s.stack.Machines.Role.Node().DefaultChild()) + ".Arn}"},
+		},
 	}
 	got := map[string]map[string][]string{}
 	for a := range want {

@@ -53,6 +53,13 @@ const (
 	whyDeployBuckets = "S3 deploy actions write the artifact's files, whose keys come from its contents, " +
 		"into the buckets the pipeline declarations name: scoped to those buckets' objects, with PutObject and " +
 		"AbortMultipartUpload, and PutObjectAcl only on the buckets of actions that set a CannedACL."
+	whyStacks = "A stack's and a change set's ARN end in an id CloudFormation assigns when it creates them: " +
+		"scoped to the stacks and change sets the CloudFormation actions of the declarations name, by name."
+	whyTransforms = "Templates with a Transform (SAM, CAPABILITY_AUTO_EXPAND) are expanded by the transforms AWS " +
+		"owns, which CreateChangeSet is checked against: scoped to those (account aws), not the user's resources."
+	whyStackArtifacts = "The events function completes CloudFormation actions: it writes the OutputFileName " +
+		"artifact and re-creates a replaced stack from a template uploaded to the artifact bucket, whose keys " +
+		"(<pipeline>/<execution>/...) are known only at run time."
 	whyMachineRole = "Step Functions logging and X-Ray: the CloudWatch Logs delivery actions " +
 		"(CreateLogDelivery, PutResourcePolicy, DescribeLogGroups...) and xray:PutTraceSegments/PutTelemetryRecords/" +
 		"GetSampling* support no resource-level permissions, so AWS documents Resource * for them."
@@ -83,6 +90,13 @@ func suppress(r *Relais) {
 	nag(f.Action.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyArtifactObjects, appliesTo: []string{objects}})
 	nag(f.Action.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyDeployBuckets,
 		appliesTo: []string{"/^Resource::arn:<AWS::Partition>:s3:::[^*<>]+\\/\\*$/"}})
+	stacks := "/^Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:(stack|changeSet)\\/[^*<>\\/]+\\/\\*$/"
+	for _, fn := range []*Function{f.Action, f.Events, f.API} {
+		nag(fn.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyStacks, appliesTo: []string{stacks}})
+	}
+	nag(f.Action.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyTransforms,
+		appliesTo: []string{"Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:aws:transform/*"}})
+	nag(f.Events.Role, true, suppression{id: "AwsSolutions-IAM5", reason: whyStackArtifacts, appliesTo: []string{objects}})
 	executions := "/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[^:]+:\\*$/"
 	prefixed := "/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:[^*]+\\*$/"
 	for _, c := range *r.Node().Children() {

@@ -34,6 +34,11 @@ type declared struct {
 	// Functions are Lambda functions Invoke actions call, as their FunctionName says
 	// (a name, name:qualifier, or an ARN).
 	Functions []string
+	// Stacks and ChangeSets are what Deploy/CloudFormation actions create, update,
+	// execute and delete; StackRoles are the roles they pass to CloudFormation.
+	Stacks     []string
+	ChangeSets []string
+	StackRoles []string
 }
 
 // loadPipelines reads, validates for AWS and compiles every *.json in dir, in file name
@@ -111,5 +116,9 @@ func (p *declared) addResources(a pipeline.Action) {
 		add(&p.SourceBuckets, cfg["S3Bucket"])
 	case t.Category == "Invoke" && t.Provider == "Lambda":
 		add(&p.Functions, cfg["FunctionName"])
+	case t.Category == "Deploy" && t.Provider == "CloudFormation":
+		add(&p.Stacks, cfg["StackName"])
+		add(&p.ChangeSets, cfg["ChangeSetName"])
+		add(&p.StackRoles, cfg["RoleArn"])
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/relais-ci/relais/shared/aws/cfnaction"
 )
 
 // newRules routes the events the events function handles: the end of builds of the
@@ -38,6 +40,20 @@ func newRules(stack awscdk.Stack, d *Data, f *Functions, ms *Machines, pipelines
 			Detail: &map[string]interface{}{
 				"build-status": []string{"SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"},
 				"project-name": projects,
+			},
+		},
+		Targets: &[]awsevents.IRuleTarget{target()},
+	})
+	// The operations CloudFormation actions start carry a client request token with
+	// cfnaction's prefix; only their ends matter.
+	awsevents.NewRule(stack, jsii.String("StackStatusChangeRule"), &awsevents.RuleProps{
+		Description: jsii.String("Stack operations of Relais's CloudFormation actions that ended: complete their actions"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings(cfnaction.EventSource),
+			DetailType: jsii.Strings(cfnaction.EventDetailType),
+			Detail: &map[string]interface{}{
+				"client-request-token": []any{map[string]any{"prefix": cfnaction.TokenPrefix}},
+				"status-details":       map[string]any{"status": cfnaction.EndStatuses},
 			},
 		},
 		Targets: &[]awsevents.IRuleTarget{target()},

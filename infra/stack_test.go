@@ -191,7 +191,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::SNS::Topic":                  1,
 		"AWS::SNS::Subscription":           len(testEmails),
 		"AWS::CodeBuild::Project":          1,
-		"AWS::Events::Rule":                2,
+		"AWS::Events::Rule":                3,
 		"AWS::StepFunctions::StateMachine": machines,
 		"AWS::SecretsManager::Secret":      4,
 		// 6 function error alarms, 3 per machine (failed, timed out, aborted).
@@ -454,6 +454,7 @@ func TestEventRules(t *testing.T) {
 	}
 	sort.Strings(sources)
 	want := []string{
+		`["aws.cloudformation"] ["CloudFormation Stack Status Change"]`,
 		`["aws.codebuild"] ["CodeBuild Build State Change"]`,
 		`["aws.states"] ["Step Functions Execution Status Change"]`,
 	}
@@ -609,7 +610,7 @@ func TestDeclaredResources(t *testing.T) {
 	resources := func(p declared) map[string][]string {
 		out := map[string][]string{}
 		for k, v := range map[string][]string{"projects": p.Projects, "deploy": p.DeployBuckets, "acl": p.ACLBuckets,
-			"keys": p.DeployKeys, "functions": p.Functions} {
+			"keys": p.DeployKeys, "functions": p.Functions, "stacks": p.Stacks, "changesets": p.ChangeSets, "roles": p.StackRoles} {
 			if len(v) > 0 {
 				out[k] = v
 			}
@@ -623,6 +624,9 @@ func TestDeclaredResources(t *testing.T) {
 			// The reports bucket's key is an alias: not grantable.
 			"keys":      {"arn:aws:kms:eu-west-1:123456789012:key/1b2c3d4e-0000-4000-8000-000000000001"},
 			"functions": {"relais-notify", "arn:aws:lambda:eu-west-1:123456789012:function:relais-audit:live", "relais-smoke:prod"},
+			// The preview stack's name holds a variable: not grantable.
+			"stacks": {"relais-web-infra"}, "changesets": {"relais-web-changes"},
+			"roles": {"arn:aws:iam::123456789012:role/relais-cfn-deploy"},
 		},
 	}
 	for name, w := range want {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
 	"github.com/relais-ci/relais/shared/action"
+	"github.com/relais-ci/relais/shared/aws/cfnaction"
 	"github.com/relais-ci/relais/shared/core"
 )
 
@@ -59,7 +60,7 @@ type EndedRun struct {
 
 // Deps are what the handler works over.
 type Deps struct {
-	// Builds completes the actions of builds that ended.
+	// Builds completes the actions of builds (and stack operations) that ended.
 	Builds Completer
 	// Runs ends the executions of state machine runs that ended abnormally.
 	Runs RunEnder
@@ -73,7 +74,10 @@ type Deps struct {
 	// starts and when it ends.
 	Statuses   StatusReporter
 	Executions ExecutionReader
-	Logger     *slog.Logger
+	// Stacks, when set, reads CloudFormation stack status changes: the end of an
+	// operation a CloudFormation action started completes the action (through Builds).
+	Stacks StackEventer
+	Logger *slog.Logger
 }
 
 // EventFunc handles the events of one source and detail type.
@@ -97,6 +101,9 @@ func New(d Deps) *Handler {
 	h := &Handler{d: d, routes: map[route]EventFunc{}}
 	h.Route(sourceCodeBuild, typeBuildState, h.build)
 	h.Route(sourceStepFunctions, typeExecutionStatus, h.execution)
+	if d.Stacks != nil {
+		h.Route(cfnaction.EventSource, cfnaction.EventDetailType, h.stack)
+	}
 	return h
 }
 
@@ -126,6 +133,8 @@ type Event struct {
 	DetailType string          `json:"detail-type"`
 	ID         string          `json:"id"`
 	Detail     json.RawMessage `json:"detail"`
+	// Raw is the whole event as it arrived.
+	Raw json.RawMessage `json:"-"`
 }
 
 // Invoke handles one event. An event it cannot read fails the invocation (EventBridge
@@ -136,6 +145,7 @@ func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (Output, erro
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return Output{}, fmt.Errorf("decode event: %w", err)
 	}
+	e.Raw = raw
 	if fn, ok := h.routes[route{e.Source, e.DetailType}]; ok {
 		return fn(ctx, e)
 	}

@@ -1,6 +1,7 @@
-// Command events is the Lambda of the EventBridge rules: CodeBuild builds that ended
-// complete their actions; state machine runs that ended abnormally free their stages;
-// runs that start and end report their execution's status on its GitHub commit.
+// Command events is the Lambda of the EventBridge rules: CodeBuild builds and
+// CloudFormation stack operations that ended complete their actions; state machine
+// runs that ended abnormally free their stages; runs that start and end report their
+// execution's status on its GitHub commit.
 package main
 
 import (
@@ -28,13 +29,16 @@ func main() {
 		Outputs: Outputs{Actions: st, Declarations: r.Actions},
 		Logger:  r.Logger,
 	}
+	if r.Stacks != nil {
+		d.Stacks = r.Stacks
+	}
 	// Commit statuses need the GitHub token; without it builds and runs are still handled.
 	if os.Getenv(lambdaenv.EnvGitHubToken) != "" {
 		if token, err := r.Secret(ctx, lambdaenv.EnvGitHubToken); err != nil {
 			r.Logger.Warn("no commit statuses", "err", err)
 		} else {
 			d.Executions = st
-			d.Statuses = Statuses{GitHub: webhook.NewGitHub("", token, nil), Link: RunLink(r.Engine.ExecutionARN), Logger: r.Logger}
+			d.Statuses = Statuses{GitHub: webhook.NewGitHub(os.Getenv(lambdaenv.EnvGitHubAPIURL), token, nil), Link: RunLink(r.Engine.ExecutionARN), Logger: r.Logger}
 		}
 	}
 	lambda.StartHandlerFunc(New(d).Invoke)

@@ -14,6 +14,21 @@ type Canceler interface {
 	CancelAction(ctx context.Context, a core.ActionExecution) error
 }
 
+// Cancelers asks each canceler in turn, for cancelers that each end the work of their
+// own providers' actions and leave other actions alone. It returns every error.
+type Cancelers []Canceler
+
+// CancelAction implements Canceler.
+func (cs Cancelers) CancelAction(ctx context.Context, a core.ActionExecution) error {
+	var errs []error
+	for _, c := range cs {
+		if err := c.CancelAction(ctx, a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // StopRequest is a call to StopPipelineExecution.
 type StopRequest struct {
 	Pipeline    string

@@ -131,9 +131,8 @@ var providers = []*Provider{
 			"CREATE_UPDATE", "DELETE_ONLY", "REPLACE_ON_FAILURE"}},
 		conditional:      cloudFormationNeeds,
 		ArtifactPathKeys: []string{"TemplatePath", "TemplateConfiguration"},
-		// No AWS provider yet (stacks and change sets): refused for --target aws until
-		// one lands, rather than failing at run time.
-	},
+		// On AWS: shared/aws/cfnaction. Locally Relais has no stacks to deploy to.
+		OnAWS: true},
 	{Category: CategoryDeploy, Owner: OwnerAWS, Name: "CodeDeploy", Version: "1",
 		Inputs: Count{1, 1}, Outputs: Count{0, 0},
 		Required: []string{"ApplicationName", "DeploymentGroupName"}},

@@ -122,7 +122,7 @@ func TestRealDeclarationsDetails(t *testing.T) {
 			target Target
 			want   []string // paths of provider-target violations
 		}{
-			{"rajeesh-iinerds-sf-stage.json", TargetAWS, []string{"pipeline.stages[2].actions[0].actionTypeId", "pipeline.stages[2].actions[1].actionTypeId", "pipeline.stages[2].actions[2].actionTypeId"}}, // CloudFormation: no AWS provider yet
+			{"rajeesh-iinerds-sf-stage.json", TargetAWS, nil}, // CloudFormation runs on AWS
 			{"rajeesh-iinerds-sf-stage.json", TargetLocal, []string{"pipeline.stages[2].actions[0].actionTypeId", "pipeline.stages[2].actions[1].actionTypeId", "pipeline.stages[2].actions[2].actionTypeId"}},
 			{"codelabsab-timereport-react.json", TargetAWS, []string{"pipeline.stages[0].actions[0].actionTypeId"}}, // CodeCommit: no provider yet
 			{"codelabsab-timereport-react.json", TargetLocal, []string{"pipeline.stages[0].actions[0].actionTypeId"}},

@@ -184,11 +184,11 @@ var ruleCases = []ruleCase{
 
 	{rule: "provider-target", name: "base runs locally", target: TargetLocal, change: func(d *Declaration) {}},
 	{rule: "provider-target", name: "base runs on AWS", target: TargetAWS, change: func(d *Declaration) {}},
-	// CloudFormation has no AWS provider in Relais yet: refused rather than failing at run time.
+	// CloudFormation runs on AWS only (shared/aws/cfnaction).
 	{rule: "provider-target", name: "CloudFormation on AWS", target: TargetAWS, change: func(d *Declaration) {
 		*deploy(d) = Action{Name: "Stack", RunOrder: 1, ActionTypeID: ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"},
 			Configuration: map[string]string{"ActionMode": "DELETE_ONLY", "StackName": "s", "RoleArn": "arn:aws:iam::111122223333:role/cfn"}}
-	}, want: []string{"provider-target"}},
+	}},
 	{rule: "provider-target", name: "CloudFormation locally", target: TargetLocal, change: func(d *Declaration) {
 		*deploy(d) = Action{Name: "Stack", RunOrder: 1, ActionTypeID: ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"},
 			Configuration: map[string]string{"ActionMode": "DELETE_ONLY", "StackName": "s", "RoleArn": "arn:aws:iam::111122223333:role/cfn"}}
@@ -564,9 +564,9 @@ func TestLookupProvider(t *testing.T) {
 		wantAWS, wantHere bool
 	}{
 		{ActionTypeID{"Build", "AWS", "CodeBuild", "1"}, true, true, true},
-		// No AWS provider yet for these two.
+		// No provider yet for CodeCommit; CloudFormation on AWS only.
 		{ActionTypeID{"Source", "AWS", "CodeCommit", "1"}, true, false, false},
-		{ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"}, true, false, false},
+		{ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"}, true, true, false},
 		{ActionTypeID{"Deploy", "AWS", "CodeDeploy", "1"}, true, false, false},
 		{ActionTypeID{"Build", "Custom", "Jenkins", "1"}, true, false, false},
 		{ActionTypeID{"Build", "AWS", "Jenkins", "1"}, false, false, false},

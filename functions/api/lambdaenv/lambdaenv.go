@@ -2,7 +2,7 @@
 // shared/local/serve does for `relais serve`: it reads the environment the CDK stack
 // (infra) sets, builds the AWS clients once per container and wires the AWS adapters
 // (dynamostore, s3artifact, sfnengine, snsnotify) and the AWS action providers
-// (codebuildaction, s3deployaction, lambdaaction, githubsource) into the shared
+// (codebuildaction, cfnaction, s3deployaction, lambdaaction, githubsource) into the shared
 // services. Every function's main.go opens it and takes the services it serves.
 package lambdaenv
 
@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/codebuild"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/approval"
+	"github.com/relais-ci/relais/shared/aws/cfnaction"
 	"github.com/relais-ci/relais/shared/aws/codebuildaction"
 	"github.com/relais-ci/relais/shared/aws/dynamostore"
 	"github.com/relais-ci/relais/shared/aws/githubsource"
@@ -77,8 +79,11 @@ type Relais struct {
 	Approvals  *approval.Service
 	Actions    *action.Service
 	Executions *execution.Service
-	Logger     *slog.Logger
-	secrets    *secretsmanager.Client
+	// Stacks runs CloudFormation actions, and completes them from stack events (nil
+	// without an artifact bucket).
+	Stacks  *cfnaction.Deployer
+	Logger  *slog.Logger
+	secrets *secretsmanager.Client
 }
 
 // Open builds the clients and services from the environment. It is called once per
@@ -131,7 +136,15 @@ func Open(ctx context.Context) (*Relais, error) {
 	for _, k := range codebuildaction.Providers {
 		providers[k] = builds
 	}
+	cancelers := gate.Cancelers{builds}
 	if r.Artifacts != nil {
+		r.Stacks = cfnaction.New(cfnaction.Deps{
+			CloudFormation: cloudformation.NewFromConfig(cfg), Artifacts: r.Artifacts,
+			S3: s3client, Bucket: bucket, Region: cfg.Region,
+			Actions: st, Pipelines: st, Logger: logger,
+		})
+		providers[cfnaction.Provider] = r.Stacks
+		cancelers = append(cancelers, r.Stacks)
 		providers[s3deployaction.Provider] = s3deployaction.New(r.Artifacts, s3client, logger)
 		providers[lambdaaction.Provider] = lambdaaction.New(lambdaaction.Deps{
 			Client: lambda.NewFromConfig(cfg), Artifacts: r.Artifacts, Bucket: bucket,
@@ -156,7 +169,7 @@ func Open(ctx context.Context) (*Relais, error) {
 	r.Approvals.Completer = r.Actions
 	r.Executions = execution.New(execution.Deps{
 		Pipelines: st, Executions: st, Stages: st, Actions: st, Transitions: st,
-		Engine: r.Engine, Gate: r.Gate, Canceler: builds, Target: pipeline.TargetAWS, Logger: logger,
+		Engine: r.Engine, Gate: r.Gate, Canceler: cancelers, Target: pipeline.TargetAWS, Logger: logger,
 	})
 	return r, nil
 }
