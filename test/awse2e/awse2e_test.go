@@ -37,6 +37,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +79,9 @@ const (
 	siteBucket = "relais-hello-site" // pipelines/hello.json's deploy bucket
 	repo       = "relais-ci/hello"
 	approver   = "alice@example.com"
+	// The state machines' role; its name is also its access key here.
+	machineRoleName = "Relais-PipelineRole-E2E"
+	machineRoleARN  = "arn:aws:iam::" + account + ":role/" + machineRoleName
 )
 
 // Function names, as CloudFormation would name the stack's functions.
@@ -118,20 +122,25 @@ type stack struct {
 	apiToken      string
 	webhookSecret string
 	machine       string // the hello machine's ARN
+	topic         string // the approval topic
+	calls         *callLog
+
+	mu            sync.Mutex
+	runEventsSent int
 }
 
 func TestHelloOnAWS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the functions and runs a pipeline through them")
 	}
-	bins := buildFunctions(t, t.TempDir(), "webhook", "api", "gate", "action", "approval", "events")
+	bins := functions(t)
 	// A deadline for liveness only: the run takes seconds.
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	s := deploy(t, ctx, bins)
 
 	// GitHub delivers a signed push of main.
-	sha := s.github.sha
+	sha := s.github.head()
 	delivery := "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 	push := pushEvent(sha)
 	status, body := s.deliver(ctx, delivery, push)
@@ -222,6 +231,7 @@ func TestHelloOnAWS(t *testing.T) {
 	})
 	t.Run("stand-ins saw only well-formed requests", func(t *testing.T) { s.checkRequests(t) })
 	t.Run("functions", func(t *testing.T) { s.checkFunctions(t) })
+	t.Run("least privilege", func(t *testing.T) { s.checkGrants(t) })
 
 	fig := s.figures(ctx, t, runARN, perExecution)
 	fig.log(t)
@@ -233,9 +243,10 @@ func TestHelloOnAWS(t *testing.T) {
 func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
 	s := &stack{t: t, apiToken: "api-token-e2e-0123456789abcdef0123456789abcdef",
 		webhookSecret: "webhook-secret-e2e-0123456789abcdef0123"}
+	s.calls = newCallLog()
 	s.cfg = aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider("AKIAE2ETEST", "e2e-secret-key", "")}
 
-	dyn := httptest.NewServer(server.NewServer())
+	dyn := httptest.NewServer(s.calls.wrap(describeDynamoDB, server.NewServer()))
 	t.Cleanup(dyn.Close)
 	s.dynamo = dynamodb.NewFromConfig(s.cfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint, o.DisableValidateResponseChecksum = aws.String(dyn.URL), true
@@ -245,7 +256,7 @@ func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
 	}
 	s.store = dynamostore.New(s.dynamo, table)
 
-	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	s3srv := httptest.NewServer(s.calls.wrap(describeS3, gofakes3.New(s3mem.New()).Server()))
 	t.Cleanup(s3srv.Close)
 	s.s3 = s3.NewFromConfig(s.cfg, func(o *s3.Options) { o.BaseEndpoint, o.UsePathStyle = aws.String(s3srv.URL), true })
 	for _, b := range []string{artifacts, siteBucket} {
@@ -260,32 +271,36 @@ func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
 		t.Fatal(err)
 	}
 
-	s.lambda = newLambdaService(t, region, account, nil)
+	s.lambda = newLambdaService(t, s.calls, region, account, nil)
 	s.lambdac = lambda.NewFromConfig(s.cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(s.lambda.srv.URL) })
 
 	// Step Functions: the interpreter behind its API; its Lambda tasks invoke the
 	// functions through the Lambda API, as the machines' role allows (gate and action).
 	reg := asl.NewRegistry()
+	asRole := s.cfg.Copy()
+	asRole.Credentials = credentials.NewStaticCredentialsProvider(machineRoleName, "e2e-role-secret", "e2e-session")
+	machines := lambda.NewFromConfig(asRole, func(o *lambda.Options) { o.BaseEndpoint = aws.String(s.lambda.srv.URL) })
 	for _, fn := range []string{fnGate, fnAction} {
-		reg.HandleLambda(fnARN(fn), s.invoker(fnARN(fn)))
+		reg.HandleLambda(fnARN(fn), invoker(machines, fnARN(fn)))
 	}
 	s.engine = asl.New(asl.Options{Tasks: reg, Region: region, AccountID: account,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(s.engine.Close)
-	states := httptest.NewServer(signedBy("states", sfnapi.New(s.engine)))
+	states := httptest.NewServer(s.calls.wrap(describeStates, signedBy("states", sfnapi.New(s.engine))))
 	t.Cleanup(states.Close)
 	s.sfn = sfn.NewFromConfig(s.cfg, func(o *sfn.Options) { o.BaseEndpoint = aws.String(states.URL) })
 
 	s.github = newGitHub(t, repo, "ghp_e2eToken", filepath.Join("..", "..", "examples", "hello"))
-	s.secrets = newSecretsManager(t, region, map[string]string{
+	s.secrets = newSecretsManager(t, s.calls, region, map[string]string{
 		secretARN("WebhookSecret"):  s.webhookSecret,
 		secretARN("GitHubToken"):    s.github.token,
 		secretARN("LinkSigningKey"): strings.Repeat("k3y", 22),
 		secretARN("ApiToken"):       s.apiToken,
 	})
 	topic := "arn:aws:sns:" + region + ":" + account + ":Relais-ApprovalTopic-E2E"
-	s.sns = newSNS(t, region, topic)
-	s.codebuild = newCodeBuild(t, s.s3, s.lambdac, region, account, fnARN(fnEvents), "relais-hello")
+	s.topic = topic
+	s.sns = newSNS(t, s.calls, region, topic)
+	s.codebuild = newCodeBuild(t, s.calls, s.s3, s.lambdac, region, account, fnARN(fnEvents), "relais-hello")
 	s.cfn = newCloudFormation(t)
 
 	// The HTTP API's routes (infra/api.go).
@@ -340,7 +355,8 @@ func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
 		approvalURL, lambdaenv.EnvApprovers + "=" + approver, githubAPI}))
 	s.lambda.add(fnApproval, bins["approval"], 10*time.Second, 256, env(common, functions, []string{
 		lambdaenv.EnvLinkKey + "=" + secretARN("LinkSigningKey"), approvalURL}))
-	s.lambda.add(fnEvents, bins["events"], 60*time.Second, 256, env(common, functions, []string{bucket}))
+	s.lambda.add(fnEvents, bins["events"], 60*time.Second, 256, env(common, functions, []string{bucket,
+		lambdaenv.EnvGitHubToken + "=" + secretARN("GitHubToken"), githubAPI}))
 
 	// The pipeline's state machine, as the stack defines it: compiled at synth time,
 	// the task placeholders substituted with the gate and action functions.
@@ -367,7 +383,7 @@ func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
 	subst := strings.NewReplacer(statemachines.GateFunction, fnARN(fnGate), statemachines.ActionFunction, fnARN(fnAction))
 	created, err := s.sfn.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
 		Name: aws.String(names.MachineName(decl.Name)), Definition: aws.String(subst.Replace(string(def))),
-		RoleArn: aws.String("arn:aws:iam::" + account + ":role/Relais-PipelineRole-E2E"), Type: sfntypes.StateMachineTypeStandard,
+		RoleArn: aws.String(machineRoleARN), Type: sfntypes.StateMachineTypeStandard,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -395,13 +411,13 @@ func signedBy(service string, h http.Handler) http.Handler {
 // invoker is how Step Functions' lambda:invoke integration calls a function: Invoke
 // through the Lambda API; a function error fails the task with the error's type as its
 // name and the error document as its cause, a Lambda API error as Lambda.<code>.
-func (s *stack) invoker(function string) asl.LambdaFunc {
+func invoker(client *lambda.Client, function string) asl.LambdaFunc {
 	return func(ctx context.Context, payload any) (any, error) {
 		data, err := json.Marshal(payload)
 		if err != nil {
 			return nil, asl.NewError("States.Runtime", "encode payload: %v", err)
 		}
-		out, err := s.lambdac.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(function), Payload: data})
+		out, err := client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(function), Payload: data})
 		if err != nil {
 			var ae smithy.APIError
 			if errors.As(err, &ae) {

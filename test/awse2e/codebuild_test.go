@@ -91,13 +91,13 @@ type buildRecord struct {
 	cancel           context.CancelFunc
 }
 
-func newCodeBuild(t *testing.T, s3c *s3.Client, lc *lambda.Client, region, account, target string, projects ...string) *codeBuild {
+func newCodeBuild(t *testing.T, calls *callLog, s3c *s3.Client, lc *lambda.Client, region, account, target string, projects ...string) *codeBuild {
 	c := &codeBuild{t: t, s3: s3c, lambda: lc, region: region, account: account, target: target, dir: t.TempDir(),
 		projects: map[string]bool{}, builds: map[string]*buildRecord{}, tokens: map[string]string{}}
 	for _, p := range projects {
 		c.projects[p] = true
 	}
-	c.srv = httptest.NewServer(c)
+	c.srv = httptest.NewServer(calls.wrap(describeCodeBuild, c))
 	t.Cleanup(func() {
 		c.mu.Lock()
 		for _, b := range c.builds {

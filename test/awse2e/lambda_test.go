@@ -26,11 +26,49 @@ import (
 // execution environment, started on demand when every environment is busy, taking its
 // invocations from its own Runtime API (GET next, POST response or error).
 
+// functionNames are the functions the stack deploys.
+var functionNames = []string{"webhook", "api", "gate", "action", "approval", "events"}
+
+var (
+	builtOnce sync.Once
+	built     map[string]string
+	buildErr  error
+)
+
+// functions returns the bootstraps of the stack's functions, built once per test
+// process into the user's cache (go build then relinks only what changed).
+func functions(t *testing.T) map[string]string {
+	t.Helper()
+	builtOnce.Do(func() {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		mode := "norace"
+		if raceEnabled {
+			mode = "race"
+		}
+		dir = filepath.Join(dir, "relais", "awse2e", mode)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		began := time.Now()
+		built, buildErr = buildFunctions(dir, functionNames...)
+		if buildErr == nil {
+			t.Logf("built %d functions in %v (race detector: %v)", len(functionNames), time.Since(began).Round(time.Millisecond), raceEnabled)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
 // buildFunctions builds the bootstraps of functions/<name> into dir, as make lambdas
 // does (-tags lambda.norpc) but for this machine; with the race detector when the test
 // runs with it, so that the functions' concurrency is checked too.
-func buildFunctions(t *testing.T, dir string, names ...string) map[string]string {
-	t.Helper()
+func buildFunctions(dir string, names ...string) (map[string]string, error) {
 	args := []string{"build", "-tags", "lambda.norpc", "-o", dir + string(os.PathSeparator)}
 	if raceEnabled {
 		args = append(args, "-race")
@@ -40,16 +78,14 @@ func buildFunctions(t *testing.T, dir string, names ...string) map[string]string
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = filepath.Join("..", "..")
-	began := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the functions: %v\n%s", err, out)
+		return nil, fmt.Errorf("build the functions: %v\n%s", err, out)
 	}
-	t.Logf("built %d functions in %v (race detector: %v)", len(names), time.Since(began).Round(time.Millisecond), raceEnabled)
 	bins := map[string]string{}
 	for _, n := range names {
 		bins[n] = filepath.Join(dir, n)
 	}
-	return bins
+	return bins, nil
 }
 
 // invocation is one call of a function.
@@ -112,9 +148,9 @@ type lambdaService struct {
 	quit chan struct{}
 }
 
-func newLambdaService(t *testing.T, region, account string, base []string) *lambdaService {
+func newLambdaService(t *testing.T, calls *callLog, region, account string, base []string) *lambdaService {
 	s := &lambdaService{t: t, region: region, account: account, base: base, fns: map[string]*function{}, quit: make(chan struct{})}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveInvoke))
+	s.srv = httptest.NewServer(calls.wrap(describeLambda, http.HandlerFunc(s.serveInvoke)))
 	t.Cleanup(func() {
 		s.mu.Lock()
 		fns := s.fns
@@ -124,7 +160,7 @@ func newLambdaService(t *testing.T, region, account string, base []string) *lamb
 		}
 		close(s.quit)
 		s.srv.Close()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("RELAIS_E2E_LOGS") != "" {
 			for _, f := range fns {
 				t.Logf("logs of function %s:\n%s", f.name, f.logText())
 			}
@@ -326,6 +362,8 @@ func (f *function) startInstance() error {
 	cmd.Dir = filepath.Dir(f.bootstrap)
 	cmd.Env = append(append(append([]string{}, f.svc.base...), f.env...),
 		"AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(in.api.URL, "http://"),
+		// The function's role: its own credentials, so that the stand-ins know who calls.
+		"AWS_ACCESS_KEY_ID="+f.name,
 		"AWS_LAMBDA_FUNCTION_NAME="+f.name,
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(f.memoryMB),

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -21,58 +22,64 @@ import (
 	"github.com/google/uuid"
 )
 
-// gitHub is GitHub for the run: one repository at one commit, whose commit object and
-// zipball (redirected to a download host, as api.github.com redirects to
-// codeload.github.com) the Source action reads with the token; commit statuses and
-// compares are recorded if anything asks for them.
+// gitHub is GitHub for the run: one repository whose commits' objects and zipballs
+// (redirected to a download host, as api.github.com redirects to codeload.github.com)
+// the Source action reads with the token; commit statuses and compares are recorded if
+// anything asks for them.
 type gitHub struct {
 	api, codeload *httptest.Server
-	repo, sha     string
+	repo          string
 	token         string
-	archive       []byte
 
 	mu       sync.Mutex
-	requests []string // method and path of every API request
-	statuses []string // commit statuses posted: "<sha> <state> <context>"
-	bad      []string // requests refused
+	sha      string            // the head of main: the last commit added
+	archives map[string][]byte // by commit id
+	requests []string          // method and path of every API request
+	statuses []string          // commit statuses posted: "<sha> <state> <context>"
+	bad      []string          // requests refused
 }
 
-// newGitHub serves repo at a commit of the files of dir.
+// newGitHub serves repo with one commit of the files of dir.
 func newGitHub(t *testing.T, repo, token, dir string) *gitHub {
-	g := &gitHub{repo: repo, token: token}
-	g.archive, g.sha = zipball(t, repo, dir)
+	g := &gitHub{repo: repo, token: token, archives: map[string][]byte{}}
+	g.add(t, readDir(t, dir))
 	g.codeload = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {
 			g.refuse(w, http.StatusBadRequest, "the download host got the API token: "+r.URL.Path)
 			return
 		}
-		if r.URL.Query().Get("token") != "dl-"+g.sha[:7] {
+		sha := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		archive := g.archive(sha)
+		if archive == nil || r.URL.Query().Get("token") != "dl-"+sha[:7] {
 			g.refuse(w, http.StatusNotFound, "download without its token: "+r.URL.String())
 			return
 		}
 		w.Header().Set("Content-Type", "application/zip")
-		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%s-%s.zip", strings.ReplaceAll(repo, "/", "-"), g.sha[:7]))
-		w.Write(g.archive)
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%s-%s.zip", strings.ReplaceAll(repo, "/", "-"), sha[:7]))
+		w.Write(archive)
 	}))
 	t.Cleanup(g.codeload.Close)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /repos/"+repo+"/commits/{ref...}", func(w http.ResponseWriter, r *http.Request) {
-		switch r.PathValue("ref") {
-		case g.sha, "main", "refs/heads/main":
-		default:
+		sha := r.PathValue("ref")
+		if sha == "main" || sha == "refs/heads/main" {
+			sha = g.head()
+		}
+		if g.archive(sha) == nil {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			fmt.Fprintf(w, `{"message":"No commit found for SHA: %s"}`, r.PathValue("ref"))
 			return
 		}
 		fmt.Fprintf(w, `{"sha":%q,"html_url":"https://github.com/%s/commit/%s","commit":{"message":"Say hello\n","author":{"name":"Demo","date":"2026-11-25T10:00:00Z"},"committer":{"name":"Demo","date":"2026-11-25T10:00:00Z"}}}`,
-			g.sha, repo, g.sha)
+			sha, repo, sha)
 	})
 	mux.HandleFunc("GET /repos/"+repo+"/zipball/{ref}", func(w http.ResponseWriter, r *http.Request) {
-		if r.PathValue("ref") != g.sha {
-			g.refuse(w, http.StatusNotFound, "zipball of "+r.PathValue("ref"))
+		sha := r.PathValue("ref")
+		if g.archive(sha) == nil {
+			g.refuse(w, http.StatusNotFound, "zipball of "+sha)
 			return
 		}
-		http.Redirect(w, r, fmt.Sprintf("%s/%s/legacy.zip/%s?token=dl-%s", g.codeload.URL, repo, g.sha, g.sha[:7]), http.StatusFound)
+		http.Redirect(w, r, fmt.Sprintf("%s/%s/legacy.zip/%s?token=dl-%s", g.codeload.URL, repo, sha, sha[:7]), http.StatusFound)
 	})
 	mux.HandleFunc("POST /repos/"+repo+"/statuses/{sha}", func(w http.ResponseWriter, r *http.Request) {
 		var st struct{ State, Context string }
@@ -105,6 +112,28 @@ func newGitHub(t *testing.T, repo, token, dir string) *gitHub {
 	return g
 }
 
+// add commits files (path → content) on main and returns the commit id.
+func (g *gitHub) add(t *testing.T, files map[string]string) string {
+	archive, sha := zipball(t, g.repo, files)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.archives[sha] = archive
+	g.sha = sha
+	return sha
+}
+
+func (g *gitHub) head() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sha
+}
+
+func (g *gitHub) archive(sha string) []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.archives[sha]
+}
+
 func (g *gitHub) refuse(w http.ResponseWriter, status int, msg string) {
 	g.mu.Lock()
 	g.bad = append(g.bad, msg)
@@ -113,53 +142,68 @@ func (g *gitHub) refuse(w http.ResponseWriter, status int, msg string) {
 	fmt.Fprintf(w, `{"message":%q}`, msg)
 }
 
-// zipball archives dir as GitHub does: every file under owner-repo-<short sha>/, folders
-// included. The commit id is derived from the content.
-func zipball(t *testing.T, repo, dir string) ([]byte, string) {
+// readDir reads the files under dir, by slash-separated relative path.
+func readDir(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	type file struct {
-		name string
-		mode fs.FileMode
-		data []byte
-	}
-	var files []file
-	h := sha1.New()
+	files := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
 		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		info, _ := d.Info()
-		files = append(files, file{filepath.ToSlash(rel), info.Mode().Perm(), data})
-		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(data))
-		h.Write(data)
-		return nil
+		files[filepath.ToSlash(rel)] = string(data)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return files
+}
+
+// zipball archives files as GitHub does: every file under owner-repo-<short sha>/,
+// folders included. The commit id is derived from the content.
+func zipball(t *testing.T, repo string, files map[string]string) ([]byte, string) {
+	t.Helper()
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha1.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00%s", n, len(files[n]), files[n])
 	}
 	sha := hex.EncodeToString(h.Sum(nil))
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	zw.SetComment(sha)
 	top := strings.ReplaceAll(repo, "/", "-") + "-" + sha[:7] + "/"
-	dirHeader := &zip.FileHeader{Name: top}
-	dirHeader.SetMode(fs.ModeDir | 0o755)
-	if _, err := zw.CreateHeader(dirHeader); err != nil {
-		t.Fatal(err)
+	dirs := map[string]bool{}
+	mkdir := func(name string) {
+		if dirs[name] {
+			return
+		}
+		dirs[name] = true
+		dh := &zip.FileHeader{Name: name}
+		dh.SetMode(fs.ModeDir | 0o755)
+		if _, err := zw.CreateHeader(dh); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, f := range files {
-		fh := &zip.FileHeader{Name: top + f.name, Method: zip.Deflate}
-		fh.SetMode(f.mode)
+	mkdir(top)
+	for _, n := range names {
+		parts := strings.Split(n, "/")
+		for i := 1; i < len(parts); i++ {
+			mkdir(top + strings.Join(parts[:i], "/") + "/")
+		}
+		fh := &zip.FileHeader{Name: top + n, Method: zip.Deflate}
+		fh.SetMode(0o644)
 		w, err := zw.CreateHeader(fh)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(f.data)
+		io.WriteString(w, files[n])
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -178,9 +222,9 @@ type secretsManager struct {
 	bad   []string
 }
 
-func newSecretsManager(t *testing.T, region string, values map[string]string) *secretsManager {
+func newSecretsManager(t *testing.T, calls *callLog, region string, values map[string]string) *secretsManager {
 	s := &secretsManager{values: values, reads: map[string]int{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.srv = httptest.NewServer(calls.wrap(describeSecrets, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		var in struct {
 			SecretID string `json:"SecretId"`
@@ -210,7 +254,7 @@ func newSecretsManager(t *testing.T, region string, values map[string]string) *s
 			"ARN": in.SecretID, "Name": name, "SecretString": v, "VersionId": uuid.NewString(),
 			"VersionStages": []string{"AWSCURRENT"}, "CreatedDate": 1795600000,
 		})
-	}))
+	})))
 	t.Cleanup(s.srv.Close)
 	return s
 }
@@ -232,9 +276,9 @@ type published struct {
 	Attributes       map[string]string // name → "DataType:StringValue"
 }
 
-func newSNS(t *testing.T, region, topic string) *sns {
+func newSNS(t *testing.T, calls *callLog, region, topic string) *sns {
 	s := &sns{topic: topic}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.srv = httptest.NewServer(calls.wrap(describeSNS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		msg := checkSigned(r, region, "sns")
 		err := r.ParseForm()
 		f := r.PostForm
@@ -272,7 +316,7 @@ func newSNS(t *testing.T, region, topic string) *sns {
 		}
 		s.sent = append(s.sent, p)
 		fmt.Fprintf(w, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></PublishResponse>`, uuid.NewString(), uuid.NewString())
-	}))
+	})))
 	t.Cleanup(s.srv.Close)
 	return s
 }

@@ -1,0 +1,358 @@
+package awse2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/google/uuid"
+
+	"github.com/relais-ci/relais/shared/asl"
+	"github.com/relais-ci/relais/shared/core"
+)
+
+// Buildspecs of the commits the failure scenarios push: quick, so that the runs take
+// no Go build.
+const (
+	failingBuildspec = `version: 0.2
+phases:
+  build:
+    commands:
+      - echo compiling
+      - exit 3
+artifacts:
+  files:
+    - '**/*'
+`
+	slowBuildspec = `version: 0.2
+phases:
+  build:
+    commands:
+      - sleep 120
+artifacts:
+  files:
+    - '**/*'
+`
+	quickBuildspec = `version: 0.2
+env:
+  exported-variables:
+    - VERSION
+phases:
+  build:
+    commands:
+      - export VERSION=quick
+      - mkdir -p site && echo "$GREETING from $COMMIT" > site/index.txt
+artifacts:
+  base-directory: site
+  files:
+    - '**/*'
+`
+)
+
+// TestFailuresOnAWS runs hello through the ways an execution fails on AWS: a build that
+// fails (CodeBuild's FAILED event), an execution stopped while it builds (StopBuild, the
+// machine aborted and Step Functions' status change event), and an approval rejected by
+// its link. Each later execution goes through the stages the earlier ones failed in, so
+// the failures must have freed them.
+func TestFailuresOnAWS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the functions and runs a pipeline through them")
+	}
+	bins := functions(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	s := deploy(t, ctx, bins)
+	stopWatching := s.watchRuns(ctx)
+	defer stopWatching()
+
+	t.Run("failed build", func(t *testing.T) {
+		sha := s.github.add(t, map[string]string{"buildspec.yml": failingBuildspec, "README.md": "fails\n"})
+		id := s.start(ctx, t, sha)
+		x := s.waitExecution(ctx, id)
+		if x.Status != core.ExecutionFailed {
+			t.Fatalf("execution: got %s (%s), want Failed", x.Status, x.StatusSummary)
+		}
+		s.checkStages(ctx, t, id, map[string]string{"Source": "Succeeded", "Build": "Failed"})
+		a := s.action(ctx, t, id, "BuildAndTest")
+		if a.Status != cptypes.ActionExecutionStatusFailed || a.Output == nil || a.Output.ExecutionResult == nil ||
+			!strings.Contains(aws.ToString(a.Output.ExecutionResult.ExternalExecutionSummary), "ended FAILED in phase BUILD") {
+			t.Errorf("BuildAndTest: got %s %+v, want Failed, its summary naming the BUILD phase", a.Status, a.Output)
+		}
+		s.checkRun(ctx, t, id, sfntypes.ExecutionStatusFailed)
+		s.checkNothingDeployed(ctx, t)
+	})
+
+	t.Run("stopped while building", func(t *testing.T) {
+		sha := s.github.add(t, map[string]string{"buildspec.yml": slowBuildspec})
+		id := s.start(ctx, t, sha)
+		var build string
+		s.poll(ctx, "the slow build", func() (bool, error) {
+			for _, in := range s.codebuild.requests() {
+				for _, v := range in.EnvironmentVariablesOverride {
+					if v.Name == "COMMIT" && v.Value == sha {
+						a := s.action(ctx, t, id, "BuildAndTest")
+						if a.Output != nil && a.Output.ExecutionResult != nil {
+							build = aws.ToString(a.Output.ExecutionResult.ExternalExecutionId)
+						}
+						return build != "", nil
+					}
+				}
+			}
+			return false, nil
+		})
+		_, err := s.apiClient().StopPipelineExecution(ctx, &codepipeline.StopPipelineExecutionInput{
+			PipelineName: aws.String("hello"), PipelineExecutionId: aws.String(id), Abandon: true, Reason: aws.String("not this one"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := s.waitExecution(ctx, id)
+		if x.Status != core.ExecutionStopped {
+			t.Fatalf("execution: got %s (%s), want Stopped", x.Status, x.StatusSummary)
+		}
+		s.poll(ctx, "the build stopped", func() (bool, error) {
+			b, ok := s.codebuild.get(build)
+			return ok && b.Status == "STOPPED", nil
+		})
+		s.checkRun(ctx, t, id, sfntypes.ExecutionStatusAborted)
+		// Both events reached the events function: the build's STOPPED and the run's
+		// ABORTED.
+		s.poll(ctx, "the build's and the run's events handled", func() (bool, error) {
+			build, run := false, false
+			for _, inv := range s.lambda.invocations(fnEvents) {
+				p := string(inv.Payload)
+				build = build || strings.Contains(p, `"build-status":"STOPPED"`)
+				run = run || (strings.Contains(p, `"status":"ABORTED"`) && strings.Contains(p, id))
+			}
+			return build && run, nil
+		})
+		// The late STOPPED event leaves the abandoned action as the stop left it.
+		if a := s.action(ctx, t, id, "BuildAndTest"); a.Status != cptypes.ActionExecutionStatusAbandoned {
+			t.Errorf("BuildAndTest of the stopped execution: got %s %+v, want Abandoned", a.Status, a.Output.ExecutionResult)
+		}
+		s.checkNothingDeployed(ctx, t)
+	})
+
+	t.Run("rejected approval", func(t *testing.T) {
+		sha := s.github.add(t, map[string]string{"buildspec.yml": quickBuildspec})
+		id := s.start(ctx, t, sha)
+		msg := s.waitApprovalMessage(ctx, id)
+		var reject string
+		for _, l := range regexp.MustCompile(`https?://\S+/approvals/\S+`).FindAllString(msg.Message, -1) {
+			if u, err := url.Parse(l); err == nil && u.Query().Get("page") == "reject" {
+				reject = l
+			}
+		}
+		if reject == "" {
+			t.Fatalf("the approval message has no reject link:\n%s", msg.Message)
+		}
+		b := newBrowser(t)
+		p := b.get(ctx, reject)
+		if p.status != http.StatusOK {
+			t.Fatalf("reject page: got %d\n%s", p.status, p.body)
+		}
+		form := p.form()
+		form.Set("comment", "not today")
+		if got := b.post(ctx, reject, form); got.status != http.StatusOK || !strings.Contains(got.body, "Rejected") {
+			t.Fatalf("reject: got %d\n%s", got.status, got.body)
+		}
+		x := s.waitExecution(ctx, id)
+		if x.Status != core.ExecutionFailed {
+			t.Fatalf("execution: got %s (%s), want Failed", x.Status, x.StatusSummary)
+		}
+		s.checkStages(ctx, t, id, map[string]string{"Source": "Succeeded", "Build": "Succeeded", "Approval": "Failed"})
+		a := s.action(ctx, t, id, "Release")
+		if a.Status != cptypes.ActionExecutionStatusFailed || a.Output == nil || a.Output.ExecutionResult == nil ||
+			!strings.Contains(aws.ToString(a.Output.ExecutionResult.ExternalExecutionSummary), "not today") {
+			t.Errorf("Release: got %s %+v, want Failed with the approver's comment", a.Status, a.Output)
+		}
+		s.checkRun(ctx, t, id, sfntypes.ExecutionStatusFailed)
+		s.checkNothingDeployed(ctx, t)
+	})
+
+	// The runs that failed reached the events function too (EventBridge's rule on
+	// FAILED, ABORTED and TIMED_OUT): let them be handled before the checks.
+	s.poll(ctx, "every ended run's event handled", func() (bool, error) {
+		return s.runEvents() == s.runEventsHandled(), nil
+	})
+	t.Run("stand-ins saw only well-formed requests", func(t *testing.T) { s.checkRequests(t) })
+	t.Run("functions", func(t *testing.T) { s.checkFunctions(t) })
+	t.Run("least privilege", func(t *testing.T) { s.checkGrants(t) })
+}
+
+// start pushes sha as GitHub does and returns the execution it started.
+func (s *stack) start(ctx context.Context, t *testing.T, sha string) string {
+	t.Helper()
+	status, body := s.deliver(ctx, uuid.NewString(), pushEvent(sha))
+	var dec struct {
+		Executions []struct {
+			ID string `json:"pipelineExecutionId"`
+		} `json:"executions"`
+	}
+	if err := json.Unmarshal(body, &dec); err != nil || status != http.StatusOK || len(dec.Executions) != 1 {
+		t.Fatalf("push of %s: got %d %s, want 200 and one execution", sha, status, body)
+	}
+	return dec.Executions[0].ID
+}
+
+// checkStages compares the stages' states of execution id, read through the API, with
+// want (stage → status); stages not in want must not have run.
+func (s *stack) checkStages(ctx context.Context, t *testing.T, id string, want map[string]string) {
+	t.Helper()
+	out, err := s.apiClient().GetPipelineExecution(ctx, &codepipeline.GetPipelineExecutionInput{PipelineName: aws.String("hello"), PipelineExecutionId: aws.String(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = out
+	acts, err := s.apiClient().ListActionExecutions(ctx, &codepipeline.ListActionExecutionsInput{PipelineName: aws.String("hello"),
+		Filter: &cptypes.ActionExecutionFilter{PipelineExecutionId: aws.String(id)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range acts.ActionExecutionDetails {
+		got[aws.ToString(a.StageName)] = string(a.Status)
+	}
+	if !maps(got, want) {
+		t.Errorf("actions of execution %s by stage: got %v, want %v", id, got, want)
+	}
+}
+
+// action returns the execution of one action of execution id, read through the API.
+func (s *stack) action(ctx context.Context, t *testing.T, id, name string) cptypes.ActionExecutionDetail {
+	t.Helper()
+	acts, err := s.apiClient().ListActionExecutions(ctx, &codepipeline.ListActionExecutionsInput{PipelineName: aws.String("hello"),
+		Filter: &cptypes.ActionExecutionFilter{PipelineExecutionId: aws.String(id)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range acts.ActionExecutionDetails {
+		if aws.ToString(a.ActionName) == name {
+			return a
+		}
+	}
+	return cptypes.ActionExecutionDetail{}
+}
+
+// checkRun compares the state machine run of execution id with want.
+func (s *stack) checkRun(ctx context.Context, t *testing.T, id string, want sfntypes.ExecutionStatus) {
+	t.Helper()
+	out, err := s.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(s.executionARN(id))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != want {
+		t.Errorf("state machine run of %s: got %s (%s: %s), want %s", id, out.Status, aws.ToString(out.Error), aws.ToString(out.Cause), want)
+	}
+}
+
+func (s *stack) checkNothingDeployed(ctx context.Context, t *testing.T) {
+	t.Helper()
+	list, err := s.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(siteBucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) > 0 {
+		t.Errorf("the site bucket holds %d objects, want none", len(list.Contents))
+	}
+}
+
+// watchRuns is EventBridge's rule on the machines' runs: a "Step Functions Execution
+// Status Change" event for each run that ends FAILED, ABORTED or TIMED_OUT, delivered
+// to the events function. The returned function stops watching.
+func (s *stack) watchRuns(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		seen := map[string]bool{}
+		for {
+			xs, _, err := s.engine.ListExecutions(ctx, asl.ListExecutionsInput{StateMachine: s.machine})
+			if err == nil {
+				for _, x := range xs {
+					switch x.Status {
+					case asl.StatusFailed, asl.StatusAborted, asl.StatusTimedOut:
+					default:
+						continue
+					}
+					if seen[x.ARN] {
+						continue
+					}
+					seen[x.ARN] = true
+					s.emitRun(ctx, x)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// emitRun delivers a run's status change as the Step Functions user guide shows it.
+func (s *stack) emitRun(ctx context.Context, x asl.Execution) {
+	ms := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t.UnixMilli()
+	}
+	null := func(v string) any {
+		if v == "" {
+			return nil
+		}
+		return v
+	}
+	ev := map[string]any{
+		"version": "0", "id": uuid.NewString(), "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+		"account": account, "time": x.StopDate.UTC().Format(time.RFC3339), "region": region, "resources": []string{x.ARN},
+		"detail": map[string]any{
+			"executionArn": x.ARN, "stateMachineArn": x.StateMachineARN, "name": x.Name, "status": x.Status,
+			"startDate": ms(x.StartDate), "stopDate": ms(x.StopDate), "input": x.Input, "output": nil,
+			"inputDetails": map[string]any{"included": true}, "outputDetails": nil, "error": null(x.Error), "cause": null(x.Cause),
+		},
+	}
+	payload, _ := json.Marshal(ev)
+	s.mu.Lock()
+	s.runEventsSent++
+	s.mu.Unlock()
+	if _, err := s.lambdac.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(fnARN(fnEvents)), Payload: payload,
+		InvocationType: lambdatypes.InvocationTypeEvent}); err != nil {
+		s.t.Errorf("deliver the status change of %s: %v", x.ARN, err)
+	}
+}
+
+func (s *stack) runEvents() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runEventsSent
+}
+
+func (s *stack) runEventsHandled() int {
+	n := 0
+	for _, inv := range s.lambda.invocations(fnEvents) {
+		if strings.Contains(string(inv.Payload), `"source":"aws.states"`) {
+			n++
+		}
+	}
+	return n
+}
