@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/gate"
@@ -37,7 +38,20 @@ type Deps struct {
 }
 
 // Service is the execution service.
-type Service struct{ d Deps }
+type Service struct {
+	d Deps
+
+	mu sync.Mutex
+	// parsed holds, per pipeline, the last declaration the service parsed, keyed by
+	// the stored text: starting an execution reads the pipeline (its version) but
+	// parses it only when it changed.
+	parsed map[string]parsedDecl
+}
+
+type parsedDecl struct {
+	raw  string
+	decl *pipeline.Declaration // shared: read it, never change it
+}
 
 // New returns a service over d.
 func New(d Deps) *Service {
@@ -47,7 +61,7 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Service{d: d}
+	return &Service{d: d, parsed: map[string]parsedDecl{}}
 }
 
 // InvalidError lists why a declaration cannot be installed.
@@ -105,7 +119,8 @@ func (s *Service) Install(ctx context.Context, raw []byte) (core.Pipeline, error
 	return p, nil
 }
 
-// Declaration returns the parsed declaration of an installed pipeline.
+// Declaration returns the parsed declaration of an installed pipeline; the caller may
+// change it.
 func (s *Service) Declaration(ctx context.Context, name string) (*pipeline.Declaration, core.Pipeline, error) {
 	p, err := s.d.Pipelines.GetPipeline(ctx, name)
 	if err != nil {
@@ -115,6 +130,35 @@ func (s *Service) Declaration(ctx context.Context, name string) (*pipeline.Decla
 	if err != nil {
 		return nil, core.Pipeline{}, fmt.Errorf("parse pipeline %s: %w", name, err)
 	}
+	return d, p, nil
+}
+
+// declaration is Declaration for the service's own use: the declaration is shared
+// between calls, parsed again only when the stored text changed (a new version, or the
+// pipeline deleted and installed anew), and must not be changed.
+func (s *Service) declaration(ctx context.Context, name string) (*pipeline.Declaration, core.Pipeline, error) {
+	p, err := s.d.Pipelines.GetPipeline(ctx, name)
+	if err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			s.mu.Lock()
+			delete(s.parsed, name)
+			s.mu.Unlock()
+		}
+		return nil, core.Pipeline{}, fmt.Errorf("get pipeline %s: %w", name, err)
+	}
+	s.mu.Lock()
+	c, ok := s.parsed[name]
+	s.mu.Unlock()
+	if ok && c.raw == string(p.Declaration) {
+		return c.decl, p, nil
+	}
+	d, err := pipeline.Parse(p.Declaration)
+	if err != nil {
+		return nil, core.Pipeline{}, fmt.Errorf("parse pipeline %s: %w", name, err)
+	}
+	s.mu.Lock()
+	s.parsed[name] = parsedDecl{raw: string(p.Declaration), decl: d}
+	s.mu.Unlock()
 	return d, p, nil
 }
 
@@ -133,7 +177,7 @@ type StartRequest struct {
 // Start records a new execution and starts its state machine. Starting an ID that exists
 // returns the existing execution and starts nothing.
 func (s *Service) Start(ctx context.Context, r StartRequest) (core.Execution, error) {
-	d, p, err := s.Declaration(ctx, r.Pipeline)
+	d, p, err := s.declaration(ctx, r.Pipeline)
 	if err != nil {
 		return core.Execution{}, err
 	}
@@ -233,7 +277,7 @@ func (s *Service) Retry(ctx context.Context, pipelineName, id, stage string, mod
 	if !mode.Valid() {
 		return core.Execution{}, fmt.Errorf("retry stage %s: retry mode %q: %w", stage, mode, core.ErrInvalid)
 	}
-	d, _, err := s.Declaration(ctx, pipelineName)
+	d, _, err := s.declaration(ctx, pipelineName)
 	if err != nil {
 		return core.Execution{}, err
 	}
@@ -277,7 +321,7 @@ func (s *Service) Retry(ctx context.Context, pipelineName, id, stage string, mod
 
 // Stop stops an execution (see gate.Service.Stop).
 func (s *Service) Stop(ctx context.Context, pipelineName, id string, mode core.StopMode, reason, by string) (core.Execution, error) {
-	d, _, err := s.Declaration(ctx, pipelineName)
+	d, _, err := s.declaration(ctx, pipelineName)
 	if err != nil {
 		return core.Execution{}, err
 	}
@@ -294,7 +338,7 @@ func (s *Service) Stop(ctx context.Context, pipelineName, id string, mode core.S
 
 // DisableTransition closes the inbound transition of a stage.
 func (s *Service) DisableTransition(ctx context.Context, pipelineName, stage, reason, by string) error {
-	d, _, err := s.Declaration(ctx, pipelineName)
+	d, _, err := s.declaration(ctx, pipelineName)
 	if err != nil {
 		return err
 	}
@@ -306,7 +350,7 @@ func (s *Service) DisableTransition(ctx context.Context, pipelineName, stage, re
 
 // EnableTransition opens the inbound transition of a stage.
 func (s *Service) EnableTransition(ctx context.Context, pipelineName, stage, by string) error {
-	d, _, err := s.Declaration(ctx, pipelineName)
+	d, _, err := s.declaration(ctx, pipelineName)
 	if err != nil {
 		return err
 	}
