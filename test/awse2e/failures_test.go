@@ -13,14 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/google/uuid"
 
-	"github.com/relais-ci/relais/shared/asl"
 	"github.com/relais-ci/relais/shared/core"
 )
 
@@ -75,11 +72,12 @@ func TestFailuresOnAWS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	s := deploy(t, ctx, bins)
-	stopWatching := s.watchRuns(ctx)
-	defer stopWatching()
+	// The commit status each execution's commit must end with.
+	finalStatus := map[string]string{}
 
 	t.Run("failed build", func(t *testing.T) {
 		sha := s.github.add(t, map[string]string{"buildspec.yml": failingBuildspec, "README.md": "fails\n"})
+		finalStatus[sha] = "failure"
 		id := s.start(ctx, t, sha)
 		x := s.waitExecution(ctx, id)
 		if x.Status != core.ExecutionFailed {
@@ -97,6 +95,7 @@ func TestFailuresOnAWS(t *testing.T) {
 
 	t.Run("stopped while building", func(t *testing.T) {
 		sha := s.github.add(t, map[string]string{"buildspec.yml": slowBuildspec})
+		finalStatus[sha] = "error"
 		id := s.start(ctx, t, sha)
 		var build string
 		s.poll(ctx, "the slow build", func() (bool, error) {
@@ -148,6 +147,7 @@ func TestFailuresOnAWS(t *testing.T) {
 
 	t.Run("rejected approval", func(t *testing.T) {
 		sha := s.github.add(t, map[string]string{"buildspec.yml": quickBuildspec})
+		finalStatus[sha] = "failure"
 		id := s.start(ctx, t, sha)
 		msg := s.waitApprovalMessage(ctx, id)
 		var reject string
@@ -183,10 +183,20 @@ func TestFailuresOnAWS(t *testing.T) {
 		s.checkNothingDeployed(ctx, t)
 	})
 
-	// The runs that failed reached the events function too (EventBridge's rule on
-	// FAILED, ABORTED and TIMED_OUT): let them be handled before the checks.
-	s.poll(ctx, "every ended run's event handled", func() (bool, error) {
-		return s.runEvents() == s.runEventsHandled(), nil
+	// The runs' ends reached the events function too: let them be handled before the
+	// checks.
+	s.waitRunEvents(ctx)
+	t.Run("commit statuses", func(t *testing.T) {
+		last := map[string]string{}
+		for _, st := range s.github.posted() {
+			f := strings.Fields(st) // sha state context
+			if len(f) == 3 && f[2] == "relais/hello" {
+				last[f[0]] = f[1]
+			}
+		}
+		if !maps(last, finalStatus) {
+			t.Errorf("last commit status of each commit: got %v, want %v", last, finalStatus)
+		}
 	})
 	t.Run("stand-ins saw only well-formed requests", func(t *testing.T) { s.checkRequests(t) })
 	t.Run("functions", func(t *testing.T) { s.checkFunctions(t) })
@@ -268,91 +278,4 @@ func (s *stack) checkNothingDeployed(ctx context.Context, t *testing.T) {
 	if len(list.Contents) > 0 {
 		t.Errorf("the site bucket holds %d objects, want none", len(list.Contents))
 	}
-}
-
-// watchRuns is EventBridge's rule on the machines' runs: a "Step Functions Execution
-// Status Change" event for each run that ends FAILED, ABORTED or TIMED_OUT, delivered
-// to the events function. The returned function stops watching.
-func (s *stack) watchRuns(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		seen := map[string]bool{}
-		for {
-			xs, _, err := s.engine.ListExecutions(ctx, asl.ListExecutionsInput{StateMachine: s.machine})
-			if err == nil {
-				for _, x := range xs {
-					switch x.Status {
-					case asl.StatusFailed, asl.StatusAborted, asl.StatusTimedOut:
-					default:
-						continue
-					}
-					if seen[x.ARN] {
-						continue
-					}
-					seen[x.ARN] = true
-					s.emitRun(ctx, x)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
-// emitRun delivers a run's status change as the Step Functions user guide shows it.
-func (s *stack) emitRun(ctx context.Context, x asl.Execution) {
-	ms := func(t time.Time) any {
-		if t.IsZero() {
-			return nil
-		}
-		return t.UnixMilli()
-	}
-	null := func(v string) any {
-		if v == "" {
-			return nil
-		}
-		return v
-	}
-	ev := map[string]any{
-		"version": "0", "id": uuid.NewString(), "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
-		"account": account, "time": x.StopDate.UTC().Format(time.RFC3339), "region": region, "resources": []string{x.ARN},
-		"detail": map[string]any{
-			"executionArn": x.ARN, "stateMachineArn": x.StateMachineARN, "name": x.Name, "status": x.Status,
-			"startDate": ms(x.StartDate), "stopDate": ms(x.StopDate), "input": x.Input, "output": nil,
-			"inputDetails": map[string]any{"included": true}, "outputDetails": nil, "error": null(x.Error), "cause": null(x.Cause),
-		},
-	}
-	payload, _ := json.Marshal(ev)
-	s.mu.Lock()
-	s.runEventsSent++
-	s.mu.Unlock()
-	if _, err := s.lambdac.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(fnARN(fnEvents)), Payload: payload,
-		InvocationType: lambdatypes.InvocationTypeEvent}); err != nil {
-		s.t.Errorf("deliver the status change of %s: %v", x.ARN, err)
-	}
-}
-
-func (s *stack) runEvents() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.runEventsSent
-}
-
-func (s *stack) runEventsHandled() int {
-	n := 0
-	for _, inv := range s.lambda.invocations(fnEvents) {
-		if strings.Contains(string(inv.Payload), `"source":"aws.states"`) {
-			n++
-		}
-	}
-	return n
 }

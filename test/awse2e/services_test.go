@@ -122,6 +122,13 @@ func (g *gitHub) add(t *testing.T, files map[string]string) string {
 	return sha
 }
 
+// posted returns the commit statuses posted, in order.
+func (g *gitHub) posted() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.statuses...)
+}
+
 func (g *gitHub) head() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
