@@ -394,9 +394,12 @@ func (e *Engine) StartExecution(ctx context.Context, in StartInput) (Execution, 
 		}
 		return e.describe(r), nil
 	}
-	if x, err := existing(); err == nil || !errors.Is(err, ErrNotFound) {
-		return x, err
+	if e.liveExecution(arn) != nil {
+		return existing()
 	}
+	// Not running here: create it. When the store has it already (ended, or started by
+	// another process), the create is refused and the existing one answers — without
+	// reading the store first for every start.
 	now := e.clock.Now()
 	rec := ExecutionRecord{ARN: arn, Name: in.Name, StateMachineARN: me.rec.ARN, Status: StatusRunning, Input: in.Input,
 		StartDate: now, Definition: me.rec.Definition, RoleArn: me.rec.RoleArn}
