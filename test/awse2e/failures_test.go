@@ -3,8 +3,10 @@ package awse2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -183,6 +185,79 @@ func TestFailuresOnAWS(t *testing.T) {
 		s.checkNothingDeployed(ctx, t)
 	})
 
+	t.Run("superseded at the approval gate", func(t *testing.T) {
+		// A waits for its approval; B, built, waits at the Approval gate; C arrives
+		// there too and, hello being SUPERSEDED, takes B's place. A's approval lets C in.
+		shaA := s.github.add(t, map[string]string{"buildspec.yml": quickBuildspec, "n": "a"})
+		finalStatus[shaA] = "failure"
+		a := s.start(ctx, t, shaA)
+		s.waitApprovalMessage(ctx, a)
+		shaB := s.github.add(t, map[string]string{"buildspec.yml": quickBuildspec, "n": "b"})
+		finalStatus[shaB] = "error"
+		b := s.start(ctx, t, shaB)
+		s.waitInbound(ctx, t, "Approval", b)
+		shaC := s.github.add(t, map[string]string{"buildspec.yml": quickBuildspec, "n": "c"})
+		finalStatus[shaC] = "success"
+		c := s.start(ctx, t, shaC)
+		if x := s.waitExecution(ctx, b); x.Status != core.ExecutionSuperseded {
+			t.Fatalf("execution B: got %s (%s), want Superseded", x.Status, x.StatusSummary)
+		}
+		s.waitInbound(ctx, t, "Approval", c)
+		s.decide(ctx, t, a, "reject", "not A")
+		s.decide(ctx, t, c, "approve", "")
+		if x := s.waitExecution(ctx, c); x.Status != core.ExecutionSucceeded {
+			t.Fatalf("execution C: got %s (%s), want Succeeded", x.Status, x.StatusSummary)
+		}
+		s.checkStages(ctx, t, b, map[string]string{"Source": "Succeeded", "Build": "Succeeded"})
+		// The machine catches SupersededError at the gate into its Ended state.
+		s.checkRun(ctx, t, b, sfntypes.ExecutionStatusSucceeded)
+		s.checkSiteSays(ctx, t, "hello from "+shaC)
+		for _, m := range s.sns.messages() {
+			if m.Attributes["execution"] == "String:"+b {
+				t.Errorf("the superseded execution B asked for approval: %s", m.Subject)
+			}
+		}
+	})
+
+	t.Run("retry of a failed stage", func(t *testing.T) {
+		// The build fails the first time only: the flag is left in the build's
+		// workspace-independent folder.
+		flag := filepath.Join(t.TempDir(), "built-once")
+		spec := strings.Replace(quickBuildspec, "      - export VERSION=quick\n",
+			"      - if [ ! -f "+flag+" ]; then touch "+flag+"; exit 1; fi\n      - export VERSION=quick\n", 1)
+		sha := s.github.add(t, map[string]string{"buildspec.yml": spec})
+		finalStatus[sha] = "success"
+		id := s.start(ctx, t, sha)
+		if x := s.waitExecution(ctx, id); x.Status != core.ExecutionFailed {
+			t.Fatalf("execution: got %s (%s), want Failed", x.Status, x.StatusSummary)
+		}
+		// The stage's failure is handled (its run's end too) before the retry.
+		s.waitRunEvents(ctx)
+		_, err := s.apiClient().RetryStageExecution(ctx, &codepipeline.RetryStageExecutionInput{PipelineName: aws.String("hello"),
+			PipelineExecutionId: aws.String(id), StageName: aws.String("Build"), RetryMode: cptypes.StageRetryModeFailedActions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.decide(ctx, t, id, "approve", "")
+		x := s.waitExecution(ctx, id)
+		if x.Status != core.ExecutionSucceeded {
+			t.Fatalf("retried execution: got %s (%s), want Succeeded", x.Status, x.StatusSummary)
+		}
+		acts, err := s.apiClient().ListActionExecutions(ctx, &codepipeline.ListActionExecutionsInput{PipelineName: aws.String("hello"),
+			Filter: &cptypes.ActionExecutionFilter{PipelineExecutionId: aws.String(id)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := map[string][]string{}
+		for _, a := range acts.ActionExecutionDetails {
+			runs[aws.ToString(a.ActionName)] = append(runs[aws.ToString(a.ActionName)], string(a.Status))
+		}
+		if len(runs["Source"]) != 1 || len(runs["BuildAndTest"]) != 2 || len(runs["Site"]) != 1 {
+			t.Errorf("action executions: got %v, want Source once, BuildAndTest twice (Failed, then Succeeded), Site once", runs)
+		}
+		s.checkSiteSays(ctx, t, "hello from "+sha)
+	})
+
 	// The runs' ends reached the events function too: let them be handled before the
 	// checks.
 	s.waitRunEvents(ctx)
@@ -277,5 +352,73 @@ func (s *stack) checkNothingDeployed(ctx context.Context, t *testing.T) {
 	}
 	if len(list.Contents) > 0 {
 		t.Errorf("the site bucket holds %d objects, want none", len(list.Contents))
+	}
+}
+
+// waitInbound waits until execution id waits at the gate of stage, as GetPipelineState
+// reports it (inboundExecutions).
+func (s *stack) waitInbound(ctx context.Context, t *testing.T, stage, id string) {
+	t.Helper()
+	s.poll(ctx, "execution "+id+" waiting at the gate of "+stage, func() (bool, error) {
+		out, err := s.apiClient().GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String("hello")})
+		if err != nil {
+			return false, err
+		}
+		for _, st := range out.StageStates {
+			if aws.ToString(st.StageName) != stage {
+				continue
+			}
+			for _, in := range st.InboundExecutions {
+				if aws.ToString(in.PipelineExecutionId) == id {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+}
+
+// decide follows the approver's link of execution id's pending approval (the latest
+// request for it) to approve or reject it.
+func (s *stack) decide(ctx context.Context, t *testing.T, id, page, comment string) {
+	t.Helper()
+	var link string
+	s.poll(ctx, "the approval request of "+id, func() (bool, error) {
+		msgs := s.sns.messages()
+		for i := len(msgs) - 1; i >= 0 && link == ""; i-- {
+			if msgs[i].Attributes["execution"] != "String:"+id {
+				continue
+			}
+			for _, l := range regexp.MustCompile(`https?://\S+/approvals/\S+`).FindAllString(msgs[i].Message, -1) {
+				if u, err := url.Parse(l); err == nil && u.Query().Get("page") == page {
+					link = l
+				}
+			}
+		}
+		return link != "", nil
+	})
+	b := newBrowser(t)
+	p := b.get(ctx, link)
+	if p.status != http.StatusOK {
+		t.Fatalf("%s page of %s: got %d\n%s", page, id, p.status, p.body)
+	}
+	form := p.form()
+	form.Set("comment", comment)
+	if got := b.post(ctx, link, form); got.status != http.StatusOK {
+		t.Fatalf("%s %s: got %d\n%s", page, id, got.status, got.body)
+	}
+}
+
+// checkSiteSays checks the deployed index.txt.
+func (s *stack) checkSiteSays(ctx context.Context, t *testing.T, want string) {
+	t.Helper()
+	obj, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(siteBucket), Key: aws.String("index.txt")})
+	if err != nil {
+		t.Fatalf("the site: %v", err)
+	}
+	defer obj.Body.Close()
+	got, _ := io.ReadAll(obj.Body)
+	if strings.TrimSpace(string(got)) != want {
+		t.Errorf("the site says %q, want %q", got, want)
 	}
 }
