@@ -79,6 +79,8 @@ const (
 	siteBucket = "relais-hello-site" // pipelines/hello.json's deploy bucket
 	repo       = "relais-ci/hello"
 	approver   = "alice@example.com"
+	// A topic of the account, not the stack's, that a declaration may name.
+	teamTopic = "arn:aws:sns:" + region + ":" + account + ":release-team"
 	// The state machines' role; its name is also its access key here.
 	machineRoleName = "Relais-PipelineRole-E2E"
 	machineRoleARN  = "arn:aws:iam::" + account + ":role/" + machineRoleName
@@ -254,6 +256,12 @@ func TestHelloOnAWS(t *testing.T) {
 // the secrets, the functions with the environment infra gives them, the routes, the
 // pipeline's state machine, and the custom resource that installs the declarations.
 func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
+	return deployWith(t, ctx, bins, nil)
+}
+
+// deployWith deploys the stack with pipelines/hello.json as change makes it (nil: as it
+// is).
+func deployWith(t *testing.T, ctx context.Context, bins map[string]string, change func(t *testing.T, declaration []byte) []byte) *stack {
 	s := &stack{t: t, apiToken: "api-token-e2e-0123456789abcdef0123456789abcdef",
 		webhookSecret: "webhook-secret-e2e-0123456789abcdef0123"}
 	s.calls = newCallLog()
@@ -312,7 +320,7 @@ func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
 	})
 	topic := "arn:aws:sns:" + region + ":" + account + ":Relais-ApprovalTopic-E2E"
 	s.topic = topic
-	s.sns = newSNS(t, s.calls, region, topic)
+	s.sns = newSNS(t, s.calls, region, topic, teamTopic)
 	s.codebuild = newCodeBuild(t, s.calls, s.s3, s.lambdac, region, account, fnARN(fnEvents), "relais-hello")
 	s.cfn = newCloudFormation(t)
 
@@ -376,6 +384,9 @@ func deploy(t *testing.T, ctx context.Context, bins map[string]string) *stack {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "pipelines", "hello.json"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if change != nil {
+		raw = change(t, raw)
 	}
 	decl, err := pipeline.Parse(raw)
 	if err != nil {

@@ -73,7 +73,23 @@ func TestFailuresOnAWS(t *testing.T) {
 	bins := functions(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	s := deploy(t, ctx, bins)
+	// The release team's topic hears of every approval request (NotificationArn), as
+	// CodePipeline tells it.
+	s := deployWith(t, ctx, bins, func(t *testing.T, raw []byte) []byte {
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range doc["pipeline"].(map[string]any)["stages"].([]any) {
+			for _, a := range st.(map[string]any)["actions"].([]any) {
+				if a := a.(map[string]any); a["name"] == "Release" {
+					a["configuration"].(map[string]any)["NotificationArn"] = teamTopic
+				}
+			}
+		}
+		out, _ := json.Marshal(doc)
+		return out
+	})
 	// The commit status each execution's commit must end with.
 	finalStatus := map[string]string{}
 
@@ -160,6 +176,18 @@ func TestFailuresOnAWS(t *testing.T) {
 		}
 		if reject == "" {
 			t.Fatalf("the approval message has no reject link:\n%s", msg.Message)
+		}
+		team := false
+		for _, m := range s.sns.messages() {
+			if m.Topic == teamTopic && m.Attributes["execution"] == "String:"+id {
+				team = true
+				if strings.Contains(m.Message, "/approvals/") {
+					t.Errorf("the team topic got personal approval links:\n%s", m.Message)
+				}
+			}
+		}
+		if !team {
+			t.Errorf("the release team's topic (NotificationArn) got no approval request for %s", id)
 		}
 		b := newBrowser(t)
 		p := b.get(ctx, reject)

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -269,8 +270,8 @@ func newSecretsManager(t *testing.T, calls *callLog, region string, values map[s
 // sns answers Publish (the Query API, form-encoded, XML answers) for the stack's topic
 // and keeps the messages, as the topic's email subscriptions would deliver them.
 type sns struct {
-	srv   *httptest.Server
-	topic string
+	srv    *httptest.Server
+	topics []string
 
 	mu   sync.Mutex
 	sent []published
@@ -279,12 +280,12 @@ type sns struct {
 
 // published is one Publish request.
 type published struct {
-	Subject, Message string
-	Attributes       map[string]string // name → "DataType:StringValue"
+	Topic, Subject, Message string
+	Attributes              map[string]string // name → "DataType:StringValue"
 }
 
-func newSNS(t *testing.T, calls *callLog, region, topic string) *sns {
-	s := &sns{topic: topic}
+func newSNS(t *testing.T, calls *callLog, region string, topics ...string) *sns {
+	s := &sns{topics: topics}
 	s.srv = httptest.NewServer(calls.wrap(describeSNS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		msg := checkSigned(r, region, "sns")
 		err := r.ParseForm()
@@ -297,6 +298,10 @@ func newSNS(t *testing.T, calls *callLog, region, topic string) *sns {
 			msg = fmt.Sprintf("want Action Publish of version 2010-03-31, got %q %q", f.Get("Action"), f.Get("Version"))
 		case f.Get("Message") == "":
 			msg = "Message is required"
+		case len(f.Get("Message")) > 256<<10:
+			msg = "Invalid parameter: Message too long"
+		case !validSubject(f.Get("Subject")):
+			msg = fmt.Sprintf("Invalid parameter: Subject %q: ASCII text without line breaks, under 100 characters", f.Get("Subject"))
 		}
 		w.Header().Set("Content-Type", "text/xml")
 		s.mu.Lock()
@@ -307,12 +312,12 @@ func newSNS(t *testing.T, calls *callLog, region, topic string) *sns {
 			fmt.Fprintf(w, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>InvalidParameter</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, xmlEscape(msg), uuid.NewString())
 			return
 		}
-		if f.Get("TopicArn") != s.topic {
+		if !slices.Contains(s.topics, f.Get("TopicArn")) {
 			w.WriteHeader(http.StatusNotFound)
 			fmt.Fprintf(w, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>NotFound</Code><Message>Topic does not exist</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, uuid.NewString())
 			return
 		}
-		p := published{Subject: f.Get("Subject"), Message: f.Get("Message"), Attributes: map[string]string{}}
+		p := published{Topic: f.Get("TopicArn"), Subject: f.Get("Subject"), Message: f.Get("Message"), Attributes: map[string]string{}}
 		for i := 1; ; i++ {
 			k := fmt.Sprintf("MessageAttributes.entry.%d.", i)
 			name := f.Get(k + "Name")
@@ -326,6 +331,23 @@ func newSNS(t *testing.T, calls *callLog, region, topic string) *sns {
 	})))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// validSubject is SNS's rule for subjects: printable ASCII, no line breaks, fewer than
+// 100 characters, starting with a letter, number or punctuation mark.
+func validSubject(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) >= 100 || s[0] == ' ' {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *sns) messages() []published {
