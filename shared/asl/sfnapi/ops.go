@@ -226,6 +226,12 @@ func (h *Handler) startExecution(r *http.Request, body []byte) (any, error) {
 	if err != nil {
 		return nil, engineError(err, "StateMachineDoesNotExist")
 	}
+	// The engine answers a start of an existing execution with the same input with that
+	// execution; Step Functions does so only while it runs: "When the original execution
+	// is closed, the ExecutionAlreadyExists message is returned regardless of input."
+	if x.Status != asl.StatusRunning {
+		return nil, errf("ExecutionAlreadyExists", "Execution Already Exists: '%s'", x.ARN)
+	}
 	return struct {
 		ExecutionArn string `json:"executionArn"`
 		StartDate    *epoch `json:"startDate"`

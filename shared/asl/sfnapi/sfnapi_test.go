@@ -363,6 +363,18 @@ func TestErrors(t *testing.T) {
 			_, err := f.client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(machineARN), Name: aws.String("dup"), Input: aws.String(`{"order":2}`)})
 			return err
 		}, "ExecutionAlreadyExists"},
+		{"same name and input as a closed execution", func() error {
+			// Step Functions: "When the original execution is closed, the
+			// ExecutionAlreadyExists message is returned regardless of input."
+			name := doneARN[strings.LastIndex(doneARN, ":")+1:]
+			_, err := f.client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(strings.Replace(machineARN, ":orders", ":quick", 1)),
+				Name: aws.String(name), Input: aws.String(`{}`)})
+			return err
+		}, "ExecutionAlreadyExists"},
+		{"same name and input as a running execution", func() error {
+			_, err := f.client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(machineARN), Name: aws.String("dup"), Input: aws.String(`{"order":1}`)})
+			return err
+		}, ""},
 		{"invalid execution name", func() error {
 			_, err := f.client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(machineARN), Name: aws.String("a/b")})
 			return err
