@@ -337,7 +337,8 @@ func deployWith(t *testing.T, ctx context.Context, bins map[string]string, chang
 	// anything else goes to a closed port.
 	tmp := t.TempDir()
 	s.lambda.base = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + tmp, "TMPDIR=" + tmp, "LANG=C.UTF-8", "TZ=:UTC",
+		// As Lambda: no HOME; /tmp is the writable place (here a folder of the test's).
+		"PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp, "LANG=en_US.UTF-8", "TZ=:UTC",
 		"AWS_REGION=" + region, "AWS_DEFAULT_REGION=" + region,
 		"AWS_ACCESS_KEY_ID=ASIAE2EFUNCTION", "AWS_SECRET_ACCESS_KEY=e2e-function-secret", "AWS_SESSION_TOKEN=e2e-session",
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=" + filepath.Join(tmp, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(tmp, "none"),

@@ -341,6 +341,7 @@ type instance struct {
 	f      *function
 	cmd    *exec.Cmd
 	api    *httptest.Server
+	ready  chan struct{} // closed once the process started (cmd.Process is set)
 	exited chan struct{}
 
 	mu      sync.Mutex
@@ -349,7 +350,7 @@ type instance struct {
 
 // startInstance starts an environment; f.mu is held.
 func (f *function) startInstance() error {
-	in := &instance{f: f, exited: make(chan struct{})}
+	in := &instance{f: f, ready: make(chan struct{}), exited: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", in.next)
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", in.respond)
@@ -375,11 +376,12 @@ func (f *function) startInstance() error {
 	)
 	w := &prefixWriter{f: f, prefix: fmt.Sprintf("[%s #%d] ", f.name, n)}
 	cmd.Stdout, cmd.Stderr = w, w
+	in.cmd = cmd
 	if err := cmd.Start(); err != nil {
 		in.api.Close()
 		return err
 	}
-	in.cmd = cmd
+	close(in.ready)
 	f.instances[in] = true
 	go in.wait()
 	return nil
@@ -416,6 +418,9 @@ func (in *instance) kill() {
 func (in *instance) next(w http.ResponseWriter, r *http.Request) {
 	f := in.f
 	var inv *invocation
+	<-in.ready
+	freeze(in.cmd.Process)
+	defer thaw(in.cmd.Process)
 	select {
 	case inv = <-f.queue:
 	case <-in.exited:
@@ -434,6 +439,7 @@ func (in *instance) next(w http.ResponseWriter, r *http.Request) {
 	in.mu.Lock()
 	in.current = inv
 	in.mu.Unlock()
+	thaw(in.cmd.Process)
 	inv.Start = time.Now()
 	deadline := inv.Start.Add(f.timeout)
 	w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.ID)
