@@ -244,6 +244,38 @@ func TestHelloOnAWS(t *testing.T) {
 			t.Errorf("commit statuses: got %q, want pending (or success) then success on %s, context relais/hello", got, sha)
 		}
 	})
+	t.Run("events delivered twice", func(t *testing.T) {
+		// EventBridge delivers at least once: the build's end and the run's end again
+		// change nothing and fail no invocation (a failed one would be retried, then
+		// dead-lettered and alarmed).
+		before := len(s.lambda.invocations(fnEvents))
+		builds := s.codebuild.events()
+		if len(builds) != 1 {
+			t.Fatalf("got %d build events, want 1", len(builds))
+		}
+		if err := s.codebuild.deliver(builds[0]); err != nil {
+			t.Fatal(err)
+		}
+		run, err := s.engine.DescribeExecution(ctx, runARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.emitRun(ctx, run)
+		s.poll(ctx, "the duplicates handled", func() (bool, error) {
+			return len(s.lambda.invocations(fnEvents)) == before+2, nil
+		})
+		for _, inv := range s.lambda.invocations(fnEvents)[before:] {
+			if inv.ErrorType != "" {
+				t.Errorf("duplicate event failed the events function: %s %s", inv.ErrorType, inv.Result)
+			}
+		}
+		if x, err := s.store.GetExecution(ctx, "hello", id); err != nil || x.Status != core.ExecutionSucceeded {
+			t.Errorf("after the duplicates: execution %s (%v), want Succeeded", x.Status, err)
+		}
+		if a := s.action(ctx, t, id, "BuildAndTest"); a.Status != cptypes.ActionExecutionStatusSucceeded {
+			t.Errorf("after the duplicates: BuildAndTest %s, want Succeeded", a.Status)
+		}
+	})
 	t.Run("stand-ins saw only well-formed requests", func(t *testing.T) { s.checkRequests(t) })
 	t.Run("functions", func(t *testing.T) { s.checkFunctions(t) })
 	t.Run("least privilege", func(t *testing.T) { s.checkGrants(t) })

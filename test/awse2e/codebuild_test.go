@@ -48,6 +48,7 @@ type codeBuild struct {
 	builds map[string]*buildRecord // by id
 	tokens map[string]string       // idempotency token → build id
 	bad    []string                // requests refused as malformed
+	sent   [][]byte                // build state change events sent
 	wg     sync.WaitGroup
 }
 
@@ -415,10 +416,26 @@ func (c *codeBuild) emit(b *buildRecord) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.lambda.Invoke(context.Background(), &lambda.InvokeInput{
+	c.mu.Lock()
+	c.sent = append(c.sent, payload)
+	c.mu.Unlock()
+	return c.deliver(payload)
+}
+
+// deliver invokes the rule's target with an event, as EventBridge does (again, for a
+// duplicate: EventBridge delivers at least once).
+func (c *codeBuild) deliver(payload []byte) error {
+	_, err := c.lambda.Invoke(context.Background(), &lambda.InvokeInput{
 		FunctionName: aws.String(c.target), Payload: payload, InvocationType: lambdatypes.InvocationTypeEvent,
 	})
 	return err
+}
+
+// events returns the build state change events sent.
+func (c *codeBuild) events() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.sent...)
 }
 
 // requests returns the StartBuild requests received.
