@@ -233,7 +233,8 @@ func (f *Functions) grantMachines(stack awscdk.Stack, ms *Machines) {
 // default build project: the action function starts builds of the projects, the API
 // function stops them (an execution stopped and abandoned), the events function reads
 // finished ones (secondary artifacts, exported variables); the action function deploys
-// to the deploy buckets, reads the source buckets and invokes the functions.
+// to the deploy buckets, reads the source buckets, invokes the functions, publishes
+// approval requests to the approvals' NotificationArn topics and deploys the stacks.
 func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *Data) {
 	set := func(get func(declared) []string) []string {
 		seen := map[string]bool{}
@@ -287,6 +288,9 @@ func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *D
 	}
 	if source := objects(set(func(p declared) []string { return p.SourceBuckets })); len(source) > 0 {
 		f.Action.allow("ReadDeclaredSources", []string{"s3:GetObject", "s3:GetObjectVersion"}, source...)
+	}
+	if topics := set(func(p declared) []string { return p.Topics }); len(topics) > 0 {
+		f.Action.allow("PublishDeclaredApprovalTopics", []string{"sns:Publish"}, topics...)
 	}
 	f.grantStacks(stack, d,
 		set(func(p declared) []string { return p.Stacks }),

@@ -129,7 +129,8 @@ func TestGrants(t *testing.T) {
 			// Commit statuses.
 			fnEvents: {gitHubToken},
 		},
-		"sns:Publish": {fnAction: {ref(d.Topic.Node().DefaultChild())}},
+		// The stack's approval topic, and a Manual approval's NotificationArn.
+		"sns:Publish": {fnAction: sorted(ref(d.Topic.Node().DefaultChild()), "arn:aws:sns:eu-west-1:123456789012:relais-web-reviews")},
 		// The CloudFormation actions' stacks and change sets: the action function deploys,
 		// the events function reads how operations ended (and re-creates a replaced
 		// stack), the API cancels the update of an abandoned action.

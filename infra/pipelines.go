@@ -39,6 +39,9 @@ type declared struct {
 	Stacks     []string
 	ChangeSets []string
 	StackRoles []string
+	// Topics are the SNS topics Manual approvals' NotificationArn names, which get the
+	// approval requests besides the stack's approval topic.
+	Topics []string
 }
 
 // loadPipelines reads, validates for AWS and compiles every *.json in dir, in file name
@@ -116,6 +119,8 @@ func (p *declared) addResources(a pipeline.Action) {
 		add(&p.SourceBuckets, cfg["S3Bucket"])
 	case t.Category == "Invoke" && t.Provider == "Lambda":
 		add(&p.Functions, cfg["FunctionName"])
+	case t.Category == "Approval" && t.Provider == "Manual":
+		add(&p.Topics, cfg["NotificationArn"])
 	case t.Category == "Deploy" && t.Provider == "CloudFormation":
 		add(&p.Stacks, cfg["StackName"])
 		add(&p.ChangeSets, cfg["ChangeSetName"])
