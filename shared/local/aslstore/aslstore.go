@@ -171,7 +171,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		s.stmts[q] = st
 	}
-	if s.writes, err = groupcommit.New(ctx, wdb); err != nil {
+	if s.writes, err = groupcommit.New(ctx, wdb, groupcommit.WithCheckpoints(db)); err != nil {
 		return fail(err)
 	}
 	return s, nil

@@ -8,6 +8,11 @@
 // transaction; when one returns an error, the batch is rolled back and each of its
 // writes runs again in a transaction of its own, so a failing write fails alone and
 // never leaves part of itself or of the others behind.
+//
+// With WithCheckpoints, WAL checkpoints (copying committed pages into the database
+// file) run beside the writer instead of inside the commit that crosses SQLite's
+// threshold, so writes do not wait for them, and seldom enough that a page written
+// many times is copied once.
 package groupcommit
 
 import (
@@ -39,8 +44,35 @@ type Committer struct {
 	quit   chan struct{}
 	done   chan struct{}
 
+	// checkpoints, when not nil, runs checkpoints on another connection; the writer
+	// asks for one (kick) every checkpointEvery commits.
+	checkpoints *sql.DB
+	kick        chan struct{}
+	commits     int // by the writer goroutine
+	ckptDone    chan struct{}
+
 	transactions atomic.Int64 // begun, for tests
 }
+
+// Option changes how New sets up a Committer.
+type Option func(*Committer)
+
+// WithCheckpoints runs the WAL checkpoints on a connection of db, not the writer's
+// (db is typically the pool that reads the same file). The writer's own automatic
+// checkpoint stays, at backstopFrames, for the WAL to restart from its beginning under
+// a steady stream of commits (a checkpoint beside the writer cannot finish while
+// commits keep coming; one by the writer, between two commits, can).
+func WithCheckpoints(db *sql.DB) Option { return func(c *Committer) { c.checkpoints = db } }
+
+const (
+	// checkpointEvery is how many commits pass between two checkpoints beside the
+	// writer: a few thousand WAL frames, each page copied once however often it was
+	// written meanwhile.
+	checkpointEvery = 256
+	// backstopFrames is the writer's automatic checkpoint threshold when checkpoints
+	// run beside it (SQLite's default is 1000): by then they have copied most frames.
+	backstopFrames = 10000
+)
 
 // Tx is the transaction a write runs its statements in. It is valid only during the
 // call of the write function.
@@ -87,15 +119,51 @@ type op struct {
 }
 
 // New takes a connection of db for the Committer's writes until Close.
-func New(ctx context.Context, db *sql.DB) (*Committer, error) {
+func New(ctx context.Context, db *sql.DB, opts ...Option) (*Committer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("groupcommit: take a connection: %w", err)
 	}
 	c := &Committer{conn: conn, stmts: map[string]*sql.Stmt{}, queue: make(chan *op, 4*MaxBatch),
 		quit: make(chan struct{}), done: make(chan struct{})}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if c.checkpoints != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", backstopFrames)); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("groupcommit: set the automatic checkpoint: %w", err)
+		}
+		c.kick, c.ckptDone = make(chan struct{}, 1), make(chan struct{})
+		go c.checkpointLoop(context.WithoutCancel(ctx))
+	}
 	go c.loop()
 	return c, nil
+}
+
+// checkpointLoop runs a passive checkpoint (one that waits for nobody) each time the
+// writer asks. A failed one is redone by the next, or by the writer's backstop.
+func (c *Committer) checkpointLoop(ctx context.Context) {
+	defer close(c.ckptDone)
+	for {
+		select {
+		case <-c.kick:
+			_, _ = c.checkpoints.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+// committed counts a commit and asks for a checkpoint when one is due.
+func (c *Committer) committed() {
+	c.commits++
+	if c.kick != nil && c.commits%checkpointEvery == 0 {
+		select {
+		case c.kick <- struct{}{}:
+		default: // one is running: it will copy these frames too
+		}
+	}
 }
 
 // Do runs fn in a transaction, shared with the writes of other callers, and returns
@@ -148,6 +216,9 @@ func (c *Committer) Close() error {
 	c.mu.Unlock()
 	close(c.quit)
 	<-c.done
+	if c.ckptDone != nil {
+		<-c.ckptDone
+	}
 	for _, st := range c.stmts {
 		st.Close()
 	}
@@ -229,6 +300,8 @@ func (c *Committer) run(batch []*op) {
 	if err != nil {
 		c.rollback(ctx)
 		err = fmt.Errorf("commit transaction: %w", err)
+	} else {
+		c.committed()
 	}
 	for _, o := range live {
 		c.finish(o, err)
@@ -252,6 +325,8 @@ func (c *Committer) alone(o *op) {
 	if err != nil {
 		c.rollback(ctx)
 		err = fmt.Errorf("commit transaction: %w", err)
+	} else {
+		c.committed()
 	}
 	c.finish(o, err)
 }

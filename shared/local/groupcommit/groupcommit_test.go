@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,5 +231,69 @@ func TestClose(t *testing.T) {
 	}
 	if got := ids(t, db); !got["queued"] || got["too late"] {
 		t.Errorf("rows %v: want the queued write and not the late one", got)
+	}
+}
+
+// TestCheckpointsBesideTheWriter: with WithCheckpoints, committed pages reach the
+// database file every checkpointEvery commits, by a checkpoint on another connection —
+// long before the writer's own threshold of backstopFrames frames.
+func TestCheckpointsBesideTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)"
+	reads, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reads.Close()
+	writes, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writes.Close()
+	writes.SetMaxOpenConns(1)
+	if _, err := writes.Exec(`CREATE TABLE t (id TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	// Until a checkpoint, the database file holds nothing but what the first
+	// automatic checkpoint of the CREATE may have copied.
+	if _, err := reads.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(t.Context(), writes, WithCheckpoints(reads))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Do(t.Context(), func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRowContext(`PRAGMA wal_autocheckpoint`).Scan(&n); err != nil {
+			return err
+		}
+		if n != backstopFrames {
+			t.Errorf("the writer's automatic checkpoint is at %d frames, want %d", n, backstopFrames)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	// Each commit writes a new page or two (keys are long): one checkpoint's worth of
+	// commits grows the database file by many pages once checkpointed.
+	for i := range checkpointEvery {
+		if err := c.Do(t.Context(), insert(fmt.Sprintf("%04d-%s", i, strings.Repeat("x", 1500)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); size() <= before; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d commits the database file is still %d bytes: no checkpoint ran", checkpointEvery, before)
+		}
 	}
 }

@@ -135,7 +135,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := migrate(ctx, wdb, migrations, o.clock.Now()); err != nil {
 		return fail(err)
 	}
-	if s.writes, err = groupcommit.New(ctx, wdb); err != nil {
+	if s.writes, err = groupcommit.New(ctx, wdb, groupcommit.WithCheckpoints(db)); err != nil {
 		return fail(err)
 	}
 	if err := s.purgeDeliveries(ctx); err != nil {
