@@ -282,6 +282,15 @@ func TestHelloOnAWS(t *testing.T) {
 
 	fig := s.figures(ctx, t, runARN, perExecution)
 	fig.log(t)
+	// What the figures say of any pipeline whose stages hold one action each (the
+	// README's cost per execution): the machine's Start and Done, then per stage its
+	// entry gate, the action and its exit gate, each a transition and the last three a
+	// Lambda invocation; outside the machine, the webhook, the run's start and end
+	// (commit statuses), the build's end, and the approval's page and decision.
+	if fig.total.transitions != 2+3*4 || fig.total.machineInv != 3*4 || fig.total.otherInv != 1+2+1+2 {
+		t.Errorf("per execution: got %d transitions, %d Lambda invocations by the machine and %d others; want 14, 12 and 6",
+			fig.total.transitions, fig.total.machineInv, fig.total.otherInv)
+	}
 }
 
 // deploy starts the stand-ins and deploys the stack on them: the table, the buckets,
