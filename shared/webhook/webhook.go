@@ -320,17 +320,23 @@ func (s *Service) run(ctx context.Context, delivery, event string, c change) Dec
 // looks for the execution, and starts only one missing.
 func (s *Service) startAll(ctx context.Context, delivery, event string, c change, plans []plan, duplicate bool) ([]Started, int) {
 	results := make([]*core.Execution, len(plans))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, p := range plans {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			results[i] = s.startOne(ctx, delivery, event, c, p, duplicate)
-		}()
+	if len(plans) == 1 {
+		// The common case, without a goroutine (whose stack would grow again to the
+		// depth of a start).
+		results[0] = s.startOne(ctx, delivery, event, c, plans[0], duplicate)
+	} else {
+		sem := make(chan struct{}, 8)
+		var wg sync.WaitGroup
+		for i, p := range plans {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				results[i] = s.startOne(ctx, delivery, event, c, p, duplicate)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	var started []Started
 	failed := 0
 	for _, e := range results {
