@@ -69,6 +69,8 @@ type figures struct {
 	// actionMinutes are CodePipeline V2's billable minutes per action.
 	actionMinutes map[string]int
 	durations     map[string]time.Duration
+	// inits are the init durations of each function's environments.
+	inits map[string][]time.Duration
 }
 
 // figures counts, from the machine's history read through the Step Functions API, each
@@ -84,7 +86,11 @@ func (s *stack) figures(ctx context.Context, t *testing.T, runARN string, invs [
 		}
 		events = append(events, page.Events...)
 	}
-	f := &figures{byStage: map[string]*unit{}, byAction: map[string]*unit{}, actionMinutes: map[string]int{}, durations: map[string]time.Duration{}}
+	f := &figures{byStage: map[string]*unit{}, byAction: map[string]*unit{}, actionMinutes: map[string]int{}, durations: map[string]time.Duration{},
+		inits: map[string][]time.Duration{}}
+	for name, fn := range s.lambda.fns {
+		f.inits[name] = fn.initDurations()
+	}
 	// A state's name says what it is: "<n> <Stage>: enter|leave|failed" is the stage's
 	// gate, "<n> <Stage>/<Action>" an action, anything else the machine's own.
 	where := func(state string) (stage, action string) {
@@ -237,7 +243,7 @@ func (f *figures) log(t *testing.T) {
 	reqCost := float64(f.total.invocations()) * pricePerRequest
 	fmt.Fprintf(&b, "Step Functions Standard: %d transitions × $0.000025 = $%.6f\n", f.total.transitions, sfnCost)
 	fmt.Fprintf(&b, "Lambda requests: %d × $0.0000002 = $%.7f\n", f.total.invocations(), reqCost)
-	fmt.Fprintf(&b, "Lambda duration, measured here (race-instrumented processes on a small machine, so an upper bound): %.0f ms\n", f.total.ms)
+	fmt.Fprintf(&b, "Lambda duration, measured here (race detector: %v; local stand-ins on a small machine): %.0f ms\n", raceEnabled, f.total.ms)
 	fmt.Fprintf(&b, "  at the stack's memory (256 MB; action 1024 MB), arm64 $0.0000133334/GB-s: %.3f GB-s = $%.7f → $%.6f per execution\n",
 		f.total.gbs, f.total.gbs*pricePerGBSecondArm, f.total.cost())
 	fmt.Fprintf(&b, "  at 128 MB arm64 ($0.0000000017/ms): $%.7f → $%.6f per execution\n", f.total.ms*pricePerMs128MBArm, f.total.cost128())
@@ -249,7 +255,15 @@ func (f *figures) log(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "CodePipeline V2: %d action-minutes (%s; the approval is free) × $0.002 = $%.3f per execution\n",
 		total, strings.Join(mins, ", "), float64(total)*pricePerActionMinute)
-	fmt.Fprintf(&b, "  (CodeBuild's own minutes are billed alike either way and are left out of both.)")
+	fmt.Fprintf(&b, "  (CodeBuild's own minutes are billed alike either way and are left out of both.)\n")
+	fmt.Fprintf(&b, "Environments started and their init (process start to first request for work; race detector: %v):\n", raceEnabled)
+	for _, name := range sortedKeys(f.inits) {
+		var ds []string
+		for _, d := range f.inits[name] {
+			ds = append(ds, d.Round(time.Millisecond).String())
+		}
+		fmt.Fprintf(&b, "  %-28s %s\n", name, strings.Join(ds, ", "))
+	}
 	t.Log(b.String())
 }
 

@@ -129,6 +129,9 @@ type function struct {
 	pending   int // invocations queued, not yet taken
 	started   int // environments ever started
 	logs      bytes.Buffer
+	// inits are the init durations of the environments: from the process's start to
+	// its first request for an invocation (lambdaenv.Open and the runtime's start).
+	inits []time.Duration
 }
 
 // maxInstances bounds the environments of one function: enough for the concurrency a
@@ -346,6 +349,8 @@ type instance struct {
 	api    *httptest.Server
 	ready  chan struct{} // closed once the process started (cmd.Process is set)
 	exited chan struct{}
+	began  time.Time
+	inited sync.Once
 
 	mu      sync.Mutex
 	current *invocation
@@ -380,6 +385,7 @@ func (f *function) startInstance() error {
 	w := &prefixWriter{f: f, prefix: fmt.Sprintf("[%s #%d] ", f.name, n)}
 	cmd.Stdout, cmd.Stderr = w, w
 	in.cmd = cmd
+	in.began = time.Now()
 	if err := cmd.Start(); err != nil {
 		in.api.Close()
 		return err
@@ -422,6 +428,11 @@ func (in *instance) next(w http.ResponseWriter, r *http.Request) {
 	f := in.f
 	var inv *invocation
 	<-in.ready
+	in.inited.Do(func() {
+		f.mu.Lock()
+		f.inits = append(f.inits, time.Since(in.began))
+		f.mu.Unlock()
+	})
 	freeze(in.cmd.Process)
 	defer thaw(in.cmd.Process)
 	select {
@@ -529,6 +540,13 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// initDurations returns the init durations of the environments started so far.
+func (f *function) initDurations() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Duration(nil), f.inits...)
 }
 
 // logText returns everything the function's environments wrote.
