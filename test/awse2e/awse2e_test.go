@@ -129,6 +129,7 @@ type stack struct {
 
 	mu            sync.Mutex
 	runEventsSent int
+	runPasses     int // passes the run watcher has made
 }
 
 func TestHelloOnAWS(t *testing.T) {

@@ -47,6 +47,9 @@ func (s *stack) watchRuns(ctx context.Context) (stop func()) {
 					s.emitRun(ctx, x)
 				}
 			}
+			s.mu.Lock()
+			s.runPasses++
+			s.mu.Unlock()
 			select {
 			case <-ctx.Done():
 				return
@@ -117,9 +120,17 @@ func (s *stack) runEventsHandled() int {
 	return n
 }
 
-// waitRunEvents waits until the events function has handled every run event sent.
+// waitRunEvents waits until the events function has handled the events of every run
+// as it is now: a pass of the watcher that began after the call has sent them, and
+// each was handled.
 func (s *stack) waitRunEvents(ctx context.Context) {
+	s.mu.Lock()
+	since := s.runPasses
+	s.mu.Unlock()
 	s.poll(ctx, "every run's events handled", func() (bool, error) {
-		return s.runEvents() == s.runEventsHandled(), nil
+		s.mu.Lock()
+		passes := s.runPasses
+		s.mu.Unlock()
+		return passes >= since+2 && s.runEvents() == s.runEventsHandled(), nil
 	})
 }
