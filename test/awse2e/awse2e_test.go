@@ -334,7 +334,7 @@ func deployWith(t *testing.T, ctx context.Context, bins map[string]string, chang
 		t.Fatal(err)
 	}
 
-	s.lambda = newLambdaService(t, s.calls, region, account, nil)
+	s.lambda = newLambdaService(t, s.calls, region, account)
 	s.lambdac = lambda.NewFromConfig(s.cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(s.lambda.srv.URL) })
 
 	// Step Functions: the interpreter behind its API; its Lambda tasks invoke the
@@ -378,7 +378,7 @@ func deployWith(t *testing.T, ctx context.Context, bins map[string]string, chang
 	// stand-ins: the AWS_ENDPOINT_URL_<SERVICE> variables of the SDK's configuration;
 	// anything else goes to a closed port.
 	tmp := t.TempDir()
-	s.lambda.base = []string{
+	s.lambda.setBase([]string{
 		// As Lambda: no HOME; /tmp is the writable place (here a folder of the test's).
 		"PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp, "LANG=en_US.UTF-8", "TZ=:UTC",
 		"AWS_REGION=" + region, "AWS_DEFAULT_REGION=" + region,
@@ -393,12 +393,12 @@ func deployWith(t *testing.T, ctx context.Context, bins map[string]string, chang
 		"AWS_ENDPOINT_URL_CODEBUILD=" + s.codebuild.srv.URL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.secrets.srv.URL,
 		"GORACE=halt_on_error=1",
-	}
+	})
 	// Each function's environment, as infra/functions.go and infra/stack.go set it.
 	common := []string{
 		lambdaenv.EnvTable + "=" + table, lambdaenv.EnvAccount + "=" + account,
 		lambdaenv.EnvMachinePrefix + "=" + stackName + "-",
-		lambdaenv.EnvMachineRole + "=arn:aws:iam::" + account + ":role/Relais-PipelineRole-E2E",
+		lambdaenv.EnvMachineRole + "=" + machineRoleARN,
 	}
 	bucket := lambdaenv.EnvArtifactBucket + "=" + artifacts
 	functions := []string{lambdaenv.EnvGateFunction + "=" + fnARN(fnGate), lambdaenv.EnvActionFunction + "=" + fnARN(fnAction)}
@@ -532,13 +532,23 @@ func (s *stack) install(ctx context.Context, declaration string) {
 		InvocationType: lambdatypes.InvocationTypeEvent}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ans := <-s.cfn.answers:
-		if ans["Status"] != "SUCCESS" || ans["RequestId"] != "install-1" || ans["LogicalResourceId"] != "InstallPipelines" {
-			t.Fatalf("install pipelines: CloudFormation got %v, want SUCCESS for install-1", ans)
+	for {
+		select {
+		case ans := <-s.cfn.answers:
+			if ans["Status"] != "SUCCESS" || ans["RequestId"] != "install-1" || ans["LogicalResourceId"] != "InstallPipelines" {
+				t.Fatalf("install pipelines: CloudFormation got %v, want SUCCESS for install-1", ans)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatalf("install pipelines: no answer reached CloudFormation; invocations:\n%s", s.describeInvocations(fnAPI))
+		case <-time.After(25 * time.Millisecond):
+			// A function that failed never answers: say so now.
+			for _, inv := range s.lambda.invocations(fnAPI) {
+				if inv.ErrorType != "" {
+					t.Fatalf("install pipelines: the API function failed: %s %s", inv.ErrorType, inv.Result)
+				}
+			}
 		}
-	case <-ctx.Done():
-		t.Fatalf("install pipelines: no answer reached CloudFormation (invocations %v)", s.describeInvocations(fnAPI))
 	}
 }
 

@@ -145,17 +145,16 @@ type lambdaService struct {
 	region  string
 	account string
 	srv     *httptest.Server
+	mu      sync.Mutex
 	base    []string // environment every function gets
-
-	mu   sync.Mutex
-	fns  map[string]*function
-	log  []*invocation
-	bad  []string // requests the service refused as malformed
-	quit chan struct{}
+	fns     map[string]*function
+	log     []*invocation
+	bad     []string // requests the service refused as malformed
+	quit    chan struct{}
 }
 
-func newLambdaService(t *testing.T, calls *callLog, region, account string, base []string) *lambdaService {
-	s := &lambdaService{t: t, region: region, account: account, base: base, fns: map[string]*function{}, quit: make(chan struct{})}
+func newLambdaService(t *testing.T, calls *callLog, region, account string) *lambdaService {
+	s := &lambdaService{t: t, region: region, account: account, fns: map[string]*function{}, quit: make(chan struct{})}
 	s.srv = httptest.NewServer(calls.wrap(describeLambda, http.HandlerFunc(s.serveInvoke)))
 	t.Cleanup(func() {
 		s.mu.Lock()
@@ -173,6 +172,13 @@ func newLambdaService(t *testing.T, calls *callLog, region, account string, base
 		}
 	})
 	return s
+}
+
+// setBase sets the environment every function's environments get.
+func (s *lambdaService) setBase(env []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.base = env
 }
 
 // add creates a function (CreateFunction, as the stack does).
@@ -369,7 +375,10 @@ func (f *function) startInstance() error {
 	n := f.started
 	cmd := exec.Command(f.bootstrap)
 	cmd.Dir = filepath.Dir(f.bootstrap)
-	cmd.Env = append(append(append([]string{}, f.svc.base...), f.env...),
+	f.svc.mu.Lock()
+	base := f.svc.base
+	f.svc.mu.Unlock()
+	cmd.Env = append(append(append([]string{}, base...), f.env...),
 		"AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(in.api.URL, "http://"),
 		// The function's role: its own credentials, so that the stand-ins know who calls.
 		"AWS_ACCESS_KEY_ID="+f.name,
