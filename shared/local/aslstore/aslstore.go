@@ -274,7 +274,7 @@ func (s *Store) PutMachine(ctx context.Context, rec asl.MachineRecord) error {
 // exec runs one writing statement.
 func (s *Store) exec(ctx context.Context, query string, args ...any) error {
 	return s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
-		_, err := tx.ExecContext(query, args...)
+		_, err := tx.Exec(query, args...)
 		return err
 	})
 }
@@ -348,7 +348,7 @@ func (s *Store) Checkpoint(ctx context.Context, cp asl.Checkpoint) error {
 	err = s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
 		refused = nil
 		if cp.Create {
-			res, err := tx.ExecContext(qCreateExecution,
+			res, err := tx.Exec(qCreateExecution,
 				rec.ARN, rec.StateMachineARN, rec.Status, rec.StartDate.UnixNano(), rec.EventCount, b, hash, rec.Snapshot)
 			if err != nil {
 				return fmt.Errorf("create execution %s: %w", rec.ARN, err)
@@ -358,12 +358,12 @@ func (s *Store) Checkpoint(ctx context.Context, cp asl.Checkpoint) error {
 				return nil
 			}
 			if newDefinition {
-				if _, err := tx.ExecContext(qPutDefinition, hash.String, rec.Definition); err != nil {
+				if _, err := tx.Exec(qPutDefinition, hash.String, rec.Definition); err != nil {
 					return fmt.Errorf("store definition of %s: %w", rec.ARN, err)
 				}
 			}
 		} else {
-			res, err := tx.ExecContext(qUpdateExecution, rec.Status, rec.EventCount, b, rec.Snapshot, rec.ARN)
+			res, err := tx.Exec(qUpdateExecution, rec.Status, rec.EventCount, b, rec.Snapshot, rec.ARN)
 			if err != nil {
 				return fmt.Errorf("update execution %s: %w", rec.ARN, err)
 			}
@@ -373,7 +373,7 @@ func (s *Store) Checkpoint(ctx context.Context, cp asl.Checkpoint) error {
 			}
 		}
 		for i, eb := range events {
-			if _, err := tx.ExecContext(qAppendEvent, rec.ARN, cp.Events[i].ID, eb); err != nil {
+			if _, err := tx.Exec(qAppendEvent, rec.ARN, cp.Events[i].ID, eb); err != nil {
 				return fmt.Errorf("append event %d of %s: %w", cp.Events[i].ID, rec.ARN, err)
 			}
 		}

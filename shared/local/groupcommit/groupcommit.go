@@ -81,8 +81,10 @@ type Tx struct {
 	ctx context.Context
 }
 
-// ExecContext runs a statement (prepared once per query text).
-func (t *Tx) ExecContext(query string, args ...any) (sql.Result, error) {
+// Exec runs a statement (prepared once per query text), with the caller's context
+// stripped of its cancellation: a statement interrupted half-way would roll back every
+// write of the batch.
+func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
 	st, err := t.c.stmt(t.ctx, query)
 	if err != nil {
 		return nil, err
@@ -90,19 +92,15 @@ func (t *Tx) ExecContext(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(t.ctx, args...)
 }
 
-// QueryRowContext runs a statement that returns at most one row (such as one with a
-// RETURNING clause); the caller must Scan it.
-func (t *Tx) QueryRowContext(query string, args ...any) *sql.Row {
+// QueryRow runs a statement that returns at most one row (such as one with a RETURNING
+// clause), as Exec does; the caller must Scan it.
+func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
 	st, err := t.c.stmt(t.ctx, query)
 	if err != nil {
 		return t.c.conn.QueryRowContext(t.ctx, query, args...) // carries the error
 	}
 	return st.QueryRowContext(t.ctx, args...)
 }
-
-// Context returns the context of the write's caller, without its cancellation: a
-// statement interrupted half-way would roll back every write of the batch.
-func (t *Tx) Context() context.Context { return t.ctx }
 
 const (
 	queued int32 = iota
@@ -168,9 +166,11 @@ func (c *Committer) committed() {
 
 // Do runs fn in a transaction, shared with the writes of other callers, and returns
 // once that transaction has committed (nil) or fn's writes were undone (an error: fn's,
-// or the transaction's). fn may run more than once — a batch rolled back because
-// another write failed runs again — so it must only assign to what it reports, never
-// accumulate, and must have no effect outside the transaction. It must not block.
+// or the transaction's). fn must return the error of any statement that fails (SQLite
+// may have rolled the whole transaction back). fn may run more than once — a batch
+// rolled back because another write failed runs again — so it must only assign to
+// what it reports, never accumulate, and must have no effect outside the
+// transaction. It must not block: the writes of other callers wait for it.
 //
 // When ctx ends before fn runs, fn never runs and Do returns ctx.Err(); once fn runs,
 // Do waits for the outcome, so that a nil error always means committed and any other

@@ -37,7 +37,7 @@ func newDB(t *testing.T) (*sql.DB, *Committer) {
 
 func insert(id string) func(*Tx) error {
 	return func(tx *Tx) error {
-		_, err := tx.ExecContext(`INSERT INTO t (id) VALUES (?)`, id)
+		_, err := tx.Exec(`INSERT INTO t (id) VALUES (?)`, id)
 		return err
 	}
 }
@@ -266,7 +266,7 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 	defer c.Close()
 	if err := c.Do(t.Context(), func(tx *Tx) error {
 		var n int
-		if err := tx.QueryRowContext(`PRAGMA wal_autocheckpoint`).Scan(&n); err != nil {
+		if err := tx.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&n); err != nil {
 			return err
 		}
 		if n != backstopFrames {

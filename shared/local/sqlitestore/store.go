@@ -188,7 +188,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	var res sql.Result
 	err := s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
 		var err error
-		res, err = tx.ExecContext(query, args...)
+		res, err = tx.Exec(query, args...)
 		return err
 	})
 	if err != nil {
@@ -216,7 +216,7 @@ func (s *Store) changed(ctx context.Context, query string, args ...any) (bool, e
 func (s *Store) writeRow(ctx context.Context, query string, args []any, dest ...any) error {
 	found := false
 	err := s.writes.Do(ctx, func(tx *groupcommit.Tx) error {
-		err := tx.QueryRowContext(query, args...).Scan(dest...)
+		err := tx.QueryRow(query, args...).Scan(dest...)
 		found = err == nil
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // the statement wrote nothing: an answer, not a failure
