@@ -159,8 +159,6 @@ func (f *Functions) wire(stack awscdk.Stack, d *Data) {
 
 	f.Action.env(lambdaenv.EnvApprovalTopic, *d.Topic.TopicArn())
 	f.Action.allow("PublishApprovals", []string{"sns:Publish"}, *d.Topic.TopicArn())
-
-	f.Action.env(lambdaenv.EnvDefaultProject, *d.Project.Ref())
 }
 
 // setAPIURL tells the functions that make links where the API is.

@@ -415,7 +415,7 @@ func deployWith(t *testing.T, ctx context.Context, bins map[string]string, chang
 	s.lambda.add(fnGate, bins["gate"], 30*time.Second, 256, common)
 	s.lambda.add(fnAction, bins["action"], 900*time.Second, 1024, env(common, []string{bucket,
 		lambdaenv.EnvGitHubToken + "=" + secretARN("GitHubToken"), lambdaenv.EnvLinkKey + "=" + secretARN("LinkSigningKey"),
-		lambdaenv.EnvApprovalTopic + "=" + topic, lambdaenv.EnvDefaultProject + "=Relais-DefaultProject-E2E",
+		lambdaenv.EnvApprovalTopic + "=" + topic,
 		approvalURL, lambdaenv.EnvApprovers + "=" + approver, githubAPI}))
 	s.lambda.add(fnApproval, bins["approval"], 10*time.Second, 256, env(common, functions, []string{
 		lambdaenv.EnvLinkKey + "=" + secretARN("LinkSigningKey"), approvalURL}))

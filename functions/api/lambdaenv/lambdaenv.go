@@ -65,8 +65,6 @@ const (
 	// EnvGitHubAPIURL is GitHub's REST API for the webhook and action functions, for a
 	// GitHub Enterprise Server (https://HOST/api/v3); unset is https://api.github.com.
 	EnvGitHubAPIURL = "RELAIS_GITHUB_API_URL"
-	// For the action function's CodeBuild provider.
-	EnvDefaultProject = "RELAIS_DEFAULT_PROJECT"
 )
 
 // Relais is Relais on AWS, as one function sees it.
