@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
+	"github.com/relais-ci/relais/shared/aws/console"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/webhook"
 )
@@ -73,12 +74,6 @@ func ExecutionConsoleURL(executionARN string) string {
 	if err != nil || a.Service != "states" || a.Region == "" {
 		return ""
 	}
-	host := a.Region + ".console.aws.amazon.com"
-	switch a.Partition {
-	case "aws-cn":
-		host = a.Region + ".console.amazonaws.cn"
-	case "aws-us-gov":
-		host = "console.amazonaws-us-gov.com"
-	}
+	host := console.Host(a.Partition, a.Region)
 	return fmt.Sprintf("https://%s/states/home?region=%s#/v2/executions/details/%s", host, a.Region, executionARN)
 }

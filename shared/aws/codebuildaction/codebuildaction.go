@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codebuild/types"
 
 	"github.com/relais-ci/relais/shared/action"
+	"github.com/relais-ci/relais/shared/aws/console"
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/gate"
 	"github.com/relais-ci/relais/shared/pipeline"
@@ -274,13 +275,7 @@ func ConsoleURL(buildARN, project, buildID string) string {
 	if err != nil || a.Region == "" || a.AccountID == "" {
 		return ""
 	}
-	host := a.Region + ".console.aws.amazon.com"
-	switch a.Partition {
-	case "aws-cn":
-		host = a.Region + ".console.amazonaws.cn"
-	case "aws-us-gov":
-		host = "console.amazonaws-us-gov.com"
-	}
+	host := console.Host(a.Partition, a.Region)
 	return fmt.Sprintf("https://%s/codesuite/codebuild/%s/projects/%s/build/%s/?region=%s",
 		host, a.AccountID, url.PathEscape(project), url.PathEscape(buildID), a.Region)
 }
