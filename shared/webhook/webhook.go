@@ -26,6 +26,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -155,8 +156,10 @@ type Service struct {
 }
 
 type cachedDecl struct {
-	version int
-	decl    *pipeline.Declaration // nil when the stored declaration does not parse
+	// raw is the stored declaration parsed: a pipeline deleted and installed anew
+	// starts again at version 1, so the version alone does not name its content.
+	raw  []byte
+	decl *pipeline.Declaration // nil when the stored declaration does not parse
 }
 
 // New returns a service over d.
@@ -528,12 +531,19 @@ func usesFiles(d *pipeline.Declaration, fires []pipeline.Fire) bool {
 	return false
 }
 
-// declaration returns the parsed declaration of p, parsing each version once.
+// declaration returns the parsed declaration of p, parsing each stored text once.
 func (s *Service) declaration(ctx context.Context, p core.Pipeline) *pipeline.Declaration {
 	s.mu.RLock()
 	c, ok := s.decls[p.Name]
 	s.mu.RUnlock()
-	if ok && c.version == p.Version {
+	if ok && bytes.Equal(c.raw, p.Declaration) {
+		if len(c.raw) > 0 && &c.raw[0] != &p.Declaration[0] {
+			// Keep this read's copy: comparing it with itself, for the next deliveries
+			// served by the same read, stops at the pointers.
+			s.mu.Lock()
+			s.decls[p.Name] = cachedDecl{raw: p.Declaration, decl: c.decl}
+			s.mu.Unlock()
+		}
 		return c.decl
 	}
 	d, err := pipeline.Parse(p.Declaration)
@@ -542,7 +552,7 @@ func (s *Service) declaration(ctx context.Context, p core.Pipeline) *pipeline.De
 		d = nil
 	}
 	s.mu.Lock()
-	s.decls[p.Name] = cachedDecl{version: p.Version, decl: d}
+	s.decls[p.Name] = cachedDecl{raw: p.Declaration, decl: d}
 	s.mu.Unlock()
 	return d
 }

@@ -435,3 +435,56 @@ func TestLogsHoldNoSecret(t *testing.T) {
 		t.Errorf("got %d delivery log lines, want 3:\n%s", n, out)
 	}
 }
+
+// TestMatchesTheInstalledDeclaration: declarations are parsed once, yet every delivery
+// is matched against the declaration installed now — a new version, or a pipeline
+// deleted and installed anew (its version starts again at 1).
+func TestMatchesTheInstalledDeclaration(t *testing.T) {
+	svc, m := newMemService(t, map[string]string{"app": decl("app", source{repo: "org/app", branch: "main"})})
+	sig := webhook.NewSecrets(testSecret)
+	n := 0
+	push := func() int {
+		t.Helper()
+		n++
+		body := pushBody("org/app", "main")
+		d := svc.Handle(context.Background(), webhook.Request{Event: "push", Delivery: fmt.Sprint("d-", n),
+			Signature: sig.Sign(body), ContentType: "application/json", Body: body})
+		if d.Status != 200 {
+			t.Fatalf("got %d %s", d.Status, d.Message)
+		}
+		return len(d.Executions)
+	}
+	install := func(version int, branch string) {
+		m.pipelines = []core.Pipeline{{Name: "app", Version: version, Declaration: []byte(decl("app", source{repo: "org/app", branch: branch}))}}
+	}
+	steps := []struct {
+		name    string
+		version int
+		branch  string
+		want    int
+	}{
+		{"first version, on main", 1, "main", 1},
+		{"new version, on release", 2, "release", 0},
+		{"deleted and installed anew, on main", 1, "main", 1},
+		{"deleted and installed anew, on release", 1, "release", 0},
+	}
+	for _, st := range steps {
+		install(st.version, st.branch)
+		if got := push(); got != st.want {
+			t.Errorf("%s: a push to main started %d executions, want %d", st.name, got, st.want)
+		}
+	}
+}
+
+// pushBody is a push of one commit to branch of repo, as GitHub sends it.
+func pushBody(repo, branch string) []byte {
+	sha := strings.Repeat("c", 40)
+	b, _ := json.Marshal(map[string]any{
+		"ref": "refs/heads/" + branch, "before": strings.Repeat("b", 40), "after": sha,
+		"commits":     []map[string]any{{"id": sha, "message": "Change", "modified": []string{"README.md"}, "author": map[string]string{"name": "Ada"}}},
+		"head_commit": map[string]any{"id": sha, "message": "Change", "author": map[string]string{"name": "Ada"}},
+		"repository":  map[string]string{"full_name": repo},
+		"pusher":      map[string]string{"name": "ada"},
+	})
+	return b
+}
