@@ -2,8 +2,11 @@ package asl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +273,79 @@ func TestTaskRunningAtCrashRunsAgain(t *testing.T) {
 	d, _ := eng.WaitExecution(ctx, x.ARN)
 	if d.Status != StatusSucceeded || d.Output != `"done"` {
 		t.Fatalf("got %s %s", d.Status, d.Output)
+	}
+}
+
+// TestResumeRunsEachExecutionsDefinition: executions started before and after an
+// update of their machine resume, each with the definition it started with (Resume
+// parses a definition once for all the executions that share it).
+func TestResumeRunsEachExecutionsDefinition(t *testing.T) {
+	ctx := context.Background()
+	store := NewMemStore()
+	def := func(v string) []byte {
+		return []byte(`{"StartAt":"CB","States":{
+ "CB":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage.waitForTaskToken","Parameters":{"t.$":"$$.Task.Token"},"ResultPath":null,"Next":"V"},
+ "V":{"Type":"Pass","Result":"` + v + `","End":true}}}`)
+	}
+	engine := func(tokens chan<- string) *Engine {
+		reg := NewRegistry()
+		reg.Handle("arn:aws:states:::sqs:sendMessage", TaskHandlerFunc(func(_ context.Context, req *TaskRequest) (any, error) {
+			tokens <- req.Token
+			return map[string]any{}, nil
+		}))
+		return New(Options{Store: store, Tasks: reg, Logger: slog.New(slog.DiscardHandler)})
+	}
+	tokens := make(chan string, 8)
+	old := engine(tokens)
+	if _, err := old.CreateStateMachine(ctx, "m", def("one"), ""); err != nil {
+		t.Fatal(err)
+	}
+	var arns []string
+	for i, v := range []string{"one", "one", "two", "two"} {
+		if v == "two" && i == 2 {
+			if _, err := old.UpdateStateMachine(ctx, "m", def("two"), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		x, err := old.StartExecution(ctx, StartInput{StateMachine: "m", Name: fmt.Sprint("x", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-tokens
+		old.History(ctx, x.ARN, HistoryInput{}) // forces a checkpoint: the task is submitted
+		arns = append(arns, x.ARN)
+	}
+	old.Close()
+
+	eng := engine(make(chan string, 8))
+	defer eng.Close()
+	if err := eng.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, arn := range arns {
+		evs, _, err := eng.History(ctx, arn, HistoryInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok string
+		for _, ev := range evs {
+			if d := ev.EventDetails; d != nil && d.TaskScheduledEventDetails != nil {
+				var p struct{ T string }
+				json.Unmarshal([]byte(d.TaskScheduledEventDetails.Parameters), &p)
+				tok = p.T
+			}
+		}
+		if err := eng.SendTaskSuccess(ctx, tok, `{}`); err != nil {
+			t.Fatalf("%s: %v", arn, err)
+		}
+		x, err := eng.WaitExecution(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, x.Output)
+	}
+	if want := []string{`"one"`, `"one"`, `"two"`, `"two"`}; !slices.Equal(got, want) {
+		t.Errorf("outputs: got %v, want %v", got, want)
 	}
 }

@@ -813,23 +813,30 @@ func (e *Engine) Resume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume: list running executions: %w", err)
 	}
+	// The executions of a machine version share its definition: parse each once.
+	parsed := map[string]*Machine{}
 	var errs []error
 	for _, r := range recs {
 		if e.liveExecution(r.ARN) != nil {
 			continue
 		}
-		if err := e.resume(ctx, r); err != nil {
+		m, ok := parsed[string(r.Definition)]
+		if !ok {
+			if m, err = Parse(r.Definition); err != nil {
+				errs = append(errs, fmt.Errorf("resume %s: %w", r.ARN, err))
+				continue
+			}
+			parsed[string(r.Definition)] = m
+		}
+		if err := e.resume(ctx, r, m); err != nil {
 			errs = append(errs, fmt.Errorf("resume %s: %w", r.ARN, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (e *Engine) resume(ctx context.Context, r ExecutionRecord) error {
-	m, err := Parse(r.Definition)
-	if err != nil {
-		return err
-	}
+// resume continues r, whose definition is m.
+func (e *Engine) resume(ctx context.Context, r ExecutionRecord, m *Machine) error {
 	root, err := decodeSnapshot(r.Snapshot)
 	if err != nil {
 		return err

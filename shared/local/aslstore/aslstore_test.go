@@ -399,3 +399,60 @@ func BenchmarkStartExecution(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkResume resumes 500 executions of one machine of 40 states (about the size
+// of a compiled pipeline), each waiting for a callback, as `relais serve` does at
+// start-up after a restart.
+func BenchmarkResume(b *testing.B) {
+	ctx := context.Background()
+	var def strings.Builder
+	def.WriteString(`{"StartAt":"Wait for it","States":{"Wait for it":{"Type":"Task",
+		"Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+		"Parameters":{"FunctionName":"notify","Payload":{"token.$":"$$.Task.Token","pipeline.$":"$.pipeline"}},
+		"Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.failure","Next":"Failed"}],
+		"ResultPath":null,"Next":"S0"},"Failed":{"Type":"Fail","Error":"Failed"}`)
+	for i := range 38 {
+		next := fmt.Sprintf(`"Next":"S%d"`, i+1)
+		if i == 37 {
+			next = `"End":true`
+		}
+		fmt.Fprintf(&def, `,"S%d":{"Type":"Pass","Parameters":{"stage":"S%d","pipeline.$":"$.pipeline","n":%d},"ResultPath":"$.last",%s}`, i, i, i, next)
+	}
+	def.WriteString(`}}`)
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "engine.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	notify := func(context.Context, any) (any, error) { return map[string]any{}, nil }
+	first := asl.New(asl.Options{Store: s, CheckpointInterval: -1})
+	first.Tasks().HandleLambda("notify", notify)
+	if _, err := first.CreateStateMachine(ctx, "m", []byte(def.String()), ""); err != nil {
+		b.Fatal(err)
+	}
+	const n = 500
+	for i := range n {
+		if _, err := first.StartExecution(ctx, asl.StartInput{StateMachine: "m", Name: fmt.Sprintf("run-%d", i), Input: `{"pipeline":"p"}`}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Let each reach its callback wait before the engine stops.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		evs, err := s.Events(ctx, fmt.Sprintf("arn:aws:states:us-east-1:123456789012:execution:m:run-%d", n-1), 0, 0)
+		if err == nil && len(evs) >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("executions did not reach their callback")
+		}
+	}
+	first.Close()
+	for b.Loop() {
+		eng := asl.New(asl.Options{Store: s})
+		eng.Tasks().HandleLambda("notify", notify)
+		if err := eng.Resume(ctx); err != nil {
+			b.Fatal(err)
+		}
+		eng.Close()
+	}
+}
