@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/pipeline"
@@ -95,13 +94,7 @@ type Deps struct {
 type Service struct {
 	d Deps
 
-	mu    sync.Mutex
-	decls map[string]cachedDecl
-}
-
-type cachedDecl struct {
-	version int
-	decl    *pipeline.Declaration
+	decls pipeline.Cache
 }
 
 // New returns an action service over d.
@@ -112,29 +105,20 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Service{d: d, decls: map[string]cachedDecl{}}
+	return &Service{d: d}
 }
 
 // Declaration returns the parsed declaration of an installed pipeline, parsing each
-// version once.
+// stored text once. It is shared: callers must not change it.
 func (s *Service) Declaration(ctx context.Context, name string) (*pipeline.Declaration, error) {
 	p, err := s.d.Pipelines.GetPipeline(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("get pipeline %s: %w", name, err)
 	}
-	s.mu.Lock()
-	c, ok := s.decls[name]
-	s.mu.Unlock()
-	if ok && c.version == p.Version {
-		return c.decl, nil
-	}
-	d, err := pipeline.Parse(p.Declaration)
+	d, err := s.decls.Parse(name, p.Declaration)
 	if err != nil {
 		return nil, fmt.Errorf("parse pipeline %s version %d: %w", name, p.Version, err)
 	}
-	s.mu.Lock()
-	s.decls[name] = cachedDecl{version: p.Version, decl: d}
-	s.mu.Unlock()
 	return d, nil
 }
 
@@ -204,6 +188,13 @@ func (s *Service) Handle(ctx context.Context, t core.ActionTask) error {
 		rec.Configuration, problem = resolve(declared.Configuration, scope(e, all))
 	}
 	if err := s.d.Actions.PutAction(ctx, rec); err != nil {
+		if errors.Is(err, core.ErrConflict) {
+			// Ended since it was read: run by Resume after a restart while the engine
+			// invoked the task again, or abandoned by a stop.
+			if ended, err := s.answerEnded(ctx, rec.PipelineName, rec.ID, t.Token); ended || err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("record action %s/%s of execution %s: %w", t.Stage, t.Action, t.ExecutionID, err)
 	}
 	logger := s.d.Logger.With("pipeline", t.Pipeline, "execution_id", t.ExecutionID, "stage", t.Stage, "action", t.Action)
@@ -364,7 +355,10 @@ func (s *Service) finish(ctx context.Context, rec core.ActionExecution, res Resu
 	rec.LastUpdateTime = s.d.Clock.Now()
 	if err := s.d.Actions.PutAction(ctx, rec); err != nil {
 		if errors.Is(err, core.ErrConflict) {
-			return nil // ended meanwhile (abandoned by a stop)
+			// Ended otherwise meanwhile (abandoned by a stop, or another run of it
+			// after a restart): what is recorded stands, and this run's token gets it.
+			_, err := s.answerEnded(ctx, rec.PipelineName, rec.ID, rec.TaskToken)
+			return err
 		}
 		return fmt.Errorf("record action %s/%s as %s: %w", rec.StageName, rec.ActionName, rec.Status, err)
 	}
@@ -389,6 +383,23 @@ func (s *Service) finish(ctx context.Context, rec core.ActionExecution, res Resu
 	s.d.Logger.InfoContext(ctx, "action ended", "pipeline", rec.PipelineName, "execution_id", rec.ExecutionID,
 		"stage", rec.StageName, "action", rec.ActionName, "status", rec.Status)
 	return s.answer(ctx, rec)
+}
+
+// answerEnded answers token with the recorded outcome of an action that has ended
+// (ended reports whether it has). An action can run twice at once after a restart —
+// Resume runs it again while the engine invokes its task again with a new token — and
+// each run answers its own token, so that whichever the engine waits for gets the
+// outcome; answering a token nobody waits for any more does nothing.
+func (s *Service) answerEnded(ctx context.Context, pipelineName, id, token string) (ended bool, err error) {
+	cur, err := s.d.Actions.GetAction(ctx, pipelineName, id)
+	if err != nil {
+		return false, fmt.Errorf("read action %s: %w", id, err)
+	}
+	if !cur.Status.Terminal() {
+		return false, nil
+	}
+	cur.TaskToken = token
+	return true, s.answer(ctx, cur)
 }
 
 // answer sends an ended action's outcome to its callback token.

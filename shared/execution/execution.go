@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 
 	"github.com/relais-ci/relais/shared/core"
 	"github.com/relais-ci/relais/shared/gate"
@@ -41,16 +40,10 @@ type Deps struct {
 type Service struct {
 	d Deps
 
-	mu sync.Mutex
 	// parsed holds, per pipeline, the last declaration the service parsed, keyed by
 	// the stored text: starting an execution reads the pipeline (its version) but
 	// parses it only when it changed.
-	parsed map[string]parsedDecl
-}
-
-type parsedDecl struct {
-	raw  string
-	decl *pipeline.Declaration // shared: read it, never change it
+	parsed pipeline.Cache
 }
 
 // New returns a service over d.
@@ -61,7 +54,7 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Service{d: d, parsed: map[string]parsedDecl{}}
+	return &Service{d: d}
 }
 
 // InvalidError lists why a declaration cannot be installed.
@@ -140,25 +133,14 @@ func (s *Service) declaration(ctx context.Context, name string) (*pipeline.Decla
 	p, err := s.d.Pipelines.GetPipeline(ctx, name)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
-			s.mu.Lock()
-			delete(s.parsed, name)
-			s.mu.Unlock()
+			s.parsed.Forget(name)
 		}
 		return nil, core.Pipeline{}, fmt.Errorf("get pipeline %s: %w", name, err)
 	}
-	s.mu.Lock()
-	c, ok := s.parsed[name]
-	s.mu.Unlock()
-	if ok && c.raw == string(p.Declaration) {
-		return c.decl, p, nil
-	}
-	d, err := pipeline.Parse(p.Declaration)
+	d, err := s.parsed.Parse(name, p.Declaration)
 	if err != nil {
 		return nil, core.Pipeline{}, fmt.Errorf("parse pipeline %s: %w", name, err)
 	}
-	s.mu.Lock()
-	s.parsed[name] = parsedDecl{raw: string(p.Declaration), decl: d}
-	s.mu.Unlock()
 	return d, p, nil
 }
 

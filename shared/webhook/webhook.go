@@ -26,7 +26,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -147,19 +146,11 @@ type Deps struct {
 type Service struct {
 	d Deps
 
-	mu    sync.RWMutex
-	decls map[string]cachedDecl
+	decls pipeline.Cache // parsed once per stored text
 
 	listMu sync.Mutex // held while the list is read: concurrent deliveries share a read
 	list   []core.Pipeline
 	listAt time.Time
-}
-
-type cachedDecl struct {
-	// raw is the stored declaration parsed: a pipeline deleted and installed anew
-	// starts again at version 1, so the version alone does not name its content.
-	raw  []byte
-	decl *pipeline.Declaration // nil when the stored declaration does not parse
 }
 
 // New returns a service over d.
@@ -182,7 +173,7 @@ func New(d Deps) *Service {
 	if d.FilesTimeout <= 0 {
 		d.FilesTimeout = 3 * time.Second
 	}
-	return &Service{d: d, decls: map[string]cachedDecl{}}
+	return &Service{d: d}
 }
 
 // Ready returns ErrNoSecret when no secret is configured (every delivery is then
@@ -531,29 +522,14 @@ func usesFiles(d *pipeline.Declaration, fires []pipeline.Fire) bool {
 	return false
 }
 
-// declaration returns the parsed declaration of p, parsing each stored text once.
+// declaration returns the parsed declaration of p, parsing each stored text once; nil
+// when it does not parse.
 func (s *Service) declaration(ctx context.Context, p core.Pipeline) *pipeline.Declaration {
-	s.mu.RLock()
-	c, ok := s.decls[p.Name]
-	s.mu.RUnlock()
-	if ok && bytes.Equal(c.raw, p.Declaration) {
-		if len(c.raw) > 0 && &c.raw[0] != &p.Declaration[0] {
-			// Keep this read's copy: comparing it with itself, for the next deliveries
-			// served by the same read, stops at the pointers.
-			s.mu.Lock()
-			s.decls[p.Name] = cachedDecl{raw: p.Declaration, decl: c.decl}
-			s.mu.Unlock()
-		}
-		return c.decl
-	}
-	d, err := pipeline.Parse(p.Declaration)
+	d, err := s.decls.Parse(p.Name, p.Declaration)
 	if err != nil {
 		s.d.Logger.WarnContext(ctx, "webhook: installed declaration does not parse", "pipeline", p.Name, "version", p.Version, "err", err)
-		d = nil
+		return nil
 	}
-	s.mu.Lock()
-	s.decls[p.Name] = cachedDecl{raw: p.Declaration, decl: d}
-	s.mu.Unlock()
 	return d
 }
 
