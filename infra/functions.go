@@ -284,8 +284,16 @@ func (f *Functions) grantDeclared(stack awscdk.Stack, pipelines []declared, d *D
 		// SSE-KMS: a data key per object, and Decrypt to complete a multipart upload.
 		f.Action.allow("EncryptDeployedObjects", []string{"kms:GenerateDataKey", "kms:Decrypt"}, keys...)
 	}
-	if source := objects(set(func(p declared) []string { return p.SourceBuckets })); len(source) > 0 {
-		f.Action.allow("ReadDeclaredSources", []string{"s3:GetObject", "s3:GetObjectVersion"}, source...)
+	if buckets := set(func(p declared) []string { return p.SourceBuckets }); len(buckets) > 0 {
+		f.Action.allow("ReadDeclaredSources", []string{"s3:GetObject", "s3:GetObjectVersion"}, objects(buckets)...)
+		// Without ListBucket, S3 answers a missing key AccessDenied: with it, the action
+		// can say the object is not there.
+		var arns []string
+		for _, b := range buckets {
+			arns = append(arns, *stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("s3"), Resource: jsii.String(b),
+				Region: jsii.String(""), Account: jsii.String(""), ArnFormat: awscdk.ArnFormat_NO_RESOURCE_NAME}))
+		}
+		f.Action.allow("ListDeclaredSources", []string{"s3:ListBucket"}, arns...)
 	}
 	if topics := set(func(p declared) []string { return p.Topics }); len(topics) > 0 {
 		f.Action.allow("PublishDeclaredApprovalTopics", []string{"sns:Publish"}, topics...)

@@ -610,7 +610,7 @@ func TestDeclaredResources(t *testing.T) {
 	resources := func(p declared) map[string][]string {
 		out := map[string][]string{}
 		for k, v := range map[string][]string{"projects": p.Projects, "deploy": p.DeployBuckets, "acl": p.ACLBuckets,
-			"keys": p.DeployKeys, "functions": p.Functions, "stacks": p.Stacks, "changesets": p.ChangeSets, "roles": p.StackRoles, "topics": p.Topics} {
+			"keys": p.DeployKeys, "functions": p.Functions, "stacks": p.Stacks, "changesets": p.ChangeSets, "roles": p.StackRoles, "topics": p.Topics, "sources": p.SourceBuckets} {
 			if len(v) > 0 {
 				out[k] = v
 			}
@@ -626,8 +626,9 @@ func TestDeclaredResources(t *testing.T) {
 			"functions": {"relais-notify", "arn:aws:lambda:eu-west-1:123456789012:function:relais-audit:live", "relais-smoke:prod"},
 			// The preview stack's name holds a variable: not grantable.
 			"stacks": {"relais-web-infra"}, "changesets": {"relais-web-changes"},
-			"roles":  {"arn:aws:iam::123456789012:role/relais-cfn-deploy"},
-			"topics": {"arn:aws:sns:eu-west-1:123456789012:relais-web-reviews"},
+			"roles":   {"arn:aws:iam::123456789012:role/relais-cfn-deploy"},
+			"topics":  {"arn:aws:sns:eu-west-1:123456789012:relais-web-reviews"},
+			"sources": {"relais-web-assets"},
 		},
 	}
 	for name, w := range want {

@@ -63,8 +63,7 @@ var providers = []*Provider{
 		Required: []string{"S3Bucket", "S3ObjectKey"},
 		Optional: []string{"PollForSourceChanges", "AllowOverrideForS3ObjectKey"},
 		Values:   map[string][]string{"PollForSourceChanges": boolValues, "AllowOverrideForS3ObjectKey": boolValues},
-		// No AWS provider yet (shared/aws has none): refused for --target aws until one lands.
-		Locally: true},
+		OnAWS:    true, Locally: true},
 	{Category: CategorySource, Owner: OwnerAWS, Name: "CodeCommit", Version: "1",
 		Inputs: Count{0, 0}, Outputs: Count{1, 1},
 		Required: []string{"RepositoryName", "BranchName"},

@@ -567,6 +567,7 @@ func TestLookupProvider(t *testing.T) {
 		// No provider yet for CodeCommit; CloudFormation on AWS only.
 		{ActionTypeID{"Source", "AWS", "CodeCommit", "1"}, true, false, false},
 		{ActionTypeID{"Deploy", "AWS", "CloudFormation", "1"}, true, true, false},
+		{ActionTypeID{"Source", "AWS", "S3", "1"}, true, true, true},
 		{ActionTypeID{"Deploy", "AWS", "CodeDeploy", "1"}, true, false, false},
 		{ActionTypeID{"Build", "Custom", "Jenkins", "1"}, true, false, false},
 		{ActionTypeID{"Build", "AWS", "Jenkins", "1"}, false, false, false},

@@ -2,8 +2,9 @@
 // shared/local/serve does for `relais serve`: it reads the environment the CDK stack
 // (infra) sets, builds the AWS clients once per container and wires the AWS adapters
 // (dynamostore, s3artifact, sfnengine, snsnotify) and the AWS action providers
-// (codebuildaction, cfnaction, s3deployaction, lambdaaction, githubsource) into the shared
-// services. Every function's main.go opens it and takes the services it serves.
+// (codebuildaction, cfnaction, s3deployaction, s3sourceaction, lambdaaction,
+// githubsource) into the shared services. Every function's main.go opens it and takes
+// the services it serves.
 package lambdaenv
 
 import (
@@ -36,6 +37,7 @@ import (
 	"github.com/relais-ci/relais/shared/aws/lambdaaction"
 	"github.com/relais-ci/relais/shared/aws/s3artifact"
 	"github.com/relais-ci/relais/shared/aws/s3deployaction"
+	"github.com/relais-ci/relais/shared/aws/s3sourceaction"
 	"github.com/relais-ci/relais/shared/aws/sfnengine"
 	"github.com/relais-ci/relais/shared/aws/snsnotify"
 	"github.com/relais-ci/relais/shared/execution"
@@ -144,6 +146,7 @@ func Open(ctx context.Context) (*Relais, error) {
 		providers[cfnaction.Provider] = r.Stacks
 		cancelers = append(cancelers, r.Stacks)
 		providers[s3deployaction.Provider] = s3deployaction.New(r.Artifacts, s3client, logger)
+		providers[s3sourceaction.Provider] = s3sourceaction.New(s3sourceaction.Deps{Client: s3client, Artifacts: r.Artifacts, Logger: logger})
 		providers[lambdaaction.Provider] = lambdaaction.New(lambdaaction.Deps{
 			Client: lambda.NewFromConfig(cfg), Artifacts: r.Artifacts, Bucket: bucket,
 			AccountID: os.Getenv(EnvAccount), Logger: logger,
