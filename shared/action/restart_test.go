@@ -6,29 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/core/coretest"
 	"github.com/relais-ci/relais/shared/local/sqlitestore"
 )
-
-// answers is an engine that records the answers to callback tokens.
-type answers chan string
-
-func (a answers) Deploy(context.Context, string, []byte) error                 { return nil }
-func (a answers) StartExecution(context.Context, string, string, []byte) error { return nil }
-func (a answers) StopExecution(context.Context, string, string, string) error  { return nil }
-func (a answers) SendTaskHeartbeat(context.Context, string) error              { return nil }
-func (a answers) SendTaskSuccess(_ context.Context, token string, _ []byte) error {
-	a <- token + " success"
-	return nil
-}
-func (a answers) SendTaskFailure(_ context.Context, token, name, _ string) error {
-	a <- token + " " + name
-	return nil
-}
 
 // endsMeanwhile is an action store where another run ends an action just before it is
 // recorded InProgress, or just before it is recorded ended: as when Resume runs an
@@ -109,7 +95,7 @@ func TestActionEndedByAnotherRun(t *testing.T) {
 				ActionName: "Compile", Attempt: 1, Status: core.ActionInProgress, TaskToken: "old-token",
 				StartTime: now, LastUpdateTime: now}))
 
-			engine := make(answers, 4)
+			engine := make(coretest.Answers, 4)
 			provider := action.ProviderFunc(func(context.Context, action.Job) (action.Result, error) {
 				if tc.provider == "fail" {
 					return action.Failed("JobFailed", fmt.Errorf("broke")), nil
@@ -123,8 +109,8 @@ func TestActionEndedByAnotherRun(t *testing.T) {
 			}
 			select {
 			case got := <-engine:
-				if got != tc.want {
-					t.Errorf("engine got %q, want %q", got, tc.want)
+				if !strings.HasPrefix(got, tc.want) {
+					t.Errorf("engine got %q, want %q…", got, tc.want)
 				}
 			default:
 				t.Fatal("the new token was not answered")

@@ -2,9 +2,7 @@ package cfnaction
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -14,24 +12,9 @@ import (
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/core/coretest"
 	"github.com/relais-ci/relais/shared/local/sqlitestore"
 )
-
-// answers is an engine that records the answers to callback tokens.
-type answers chan string
-
-func (a answers) Deploy(context.Context, string, []byte) error                 { return nil }
-func (a answers) StartExecution(context.Context, string, string, []byte) error { return nil }
-func (a answers) StopExecution(context.Context, string, string, string) error  { return nil }
-func (a answers) SendTaskHeartbeat(context.Context, string) error              { return nil }
-func (a answers) SendTaskSuccess(_ context.Context, token string, _ []byte) error {
-	a <- token + " success"
-	return nil
-}
-func (a answers) SendTaskFailure(_ context.Context, token, name, cause string) error {
-	a <- fmt.Sprintf("%s %s: %s", token, name, cause)
-	return nil
-}
 
 const flowDeclaration = `{"pipeline": {"name": "web", "roleArn": "arn:aws:iam::123456789012:role/relais", "version": 1,
  "artifactStore": {"type": "S3", "location": "relais-artifacts"},
@@ -60,7 +43,7 @@ func TestFlowThroughActionService(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	f.dep.d.Actions, f.dep.d.Pipelines = store, store
-	engine := make(answers, 1)
+	engine := make(coretest.Answers, 1)
 	svc := action.New(action.Deps{Pipelines: store, Executions: store, Stages: store, Actions: store, Engine: engine,
 		Providers: map[string]action.Provider{Provider: f.dep}, Logger: slog.New(slog.DiscardHandler)})
 

@@ -236,3 +236,21 @@ func Engine(t *testing.T, newEngine func(t *testing.T, tasks EngineTasks) core.E
 		}
 	})
 }
+
+// Answers is an engine that only records the answers to callback tokens, each as
+// "<token> success" or "<token> <error name>: <cause>". Make it with room for the
+// answers a test expects (make(coretest.Answers, n)): an answer beyond that blocks.
+type Answers chan string
+
+func (a Answers) Deploy(context.Context, string, []byte) error                 { return nil }
+func (a Answers) StartExecution(context.Context, string, string, []byte) error { return nil }
+func (a Answers) StopExecution(context.Context, string, string, string) error  { return nil }
+func (a Answers) SendTaskHeartbeat(context.Context, string) error              { return nil }
+func (a Answers) SendTaskSuccess(_ context.Context, token string, _ []byte) error {
+	a <- token + " success"
+	return nil
+}
+func (a Answers) SendTaskFailure(_ context.Context, token, name, cause string) error {
+	a <- fmt.Sprintf("%s %s: %s", token, name, cause)
+	return nil
+}

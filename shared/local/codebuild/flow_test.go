@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/relais-ci/relais/shared/action"
 	"github.com/relais-ci/relais/shared/core"
+	"github.com/relais-ci/relais/shared/core/coretest"
 	"github.com/relais-ci/relais/shared/local/codebuild"
 	"github.com/relais-ci/relais/shared/local/fileartifact"
 	"github.com/relais-ci/relais/shared/local/gitsource"
@@ -23,22 +23,6 @@ import (
 	"github.com/relais-ci/relais/shared/local/s3deploy"
 	"github.com/relais-ci/relais/shared/local/sqlitestore"
 )
-
-// answers is an engine that only records the answers to callback tokens.
-type answers chan string
-
-func (a answers) Deploy(context.Context, string, []byte) error                 { return nil }
-func (a answers) StartExecution(context.Context, string, string, []byte) error { return nil }
-func (a answers) StopExecution(context.Context, string, string, string) error  { return nil }
-func (a answers) SendTaskHeartbeat(context.Context, string) error              { return nil }
-func (a answers) SendTaskSuccess(_ context.Context, token string, _ []byte) error {
-	a <- token + " success"
-	return nil
-}
-func (a answers) SendTaskFailure(_ context.Context, token, name, cause string) error {
-	a <- fmt.Sprintf("%s %s: %s", token, name, cause)
-	return nil
-}
 
 const buildspec = `version: 0.2
 env:
@@ -120,7 +104,7 @@ func TestFlow(t *testing.T) {
 	for _, k := range codebuild.Providers {
 		providers[k] = builder
 	}
-	engine := make(answers, 1)
+	engine := make(coretest.Answers, 1)
 	svc := action.New(action.Deps{Pipelines: store, Executions: store, Stages: store, Actions: store, Engine: engine, Providers: providers})
 
 	_, err = store.PutPipeline(ctx, core.Pipeline{Name: "app", Declaration: json.RawMessage(declaration)})
