@@ -14,5 +14,5 @@ func main() {
 	if err != nil {
 		lambdaenv.Fatal(nil, err)
 	}
-	lambda.StartHandlerFunc(NewHandler(r.Actions).Invoke)
+	lambda.StartHandlerFunc(lambdaenv.NewTaskHandler(r.Actions.Handle).Invoke)
 }
